@@ -1,0 +1,9 @@
+//! Bodies: the upload data stores read, and the responses the layer sends.
+
+mod handler_body;
+mod tus_body;
+mod upload_body;
+
+pub use handler_body::HandlerBody;
+pub use tus_body::TusBody;
+pub use upload_body::{BodyEnd, UploadBody};

@@ -1,0 +1,176 @@
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::Body;
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+
+use crate::error::BoxError;
+use crate::lock::ReleaseSignal;
+
+/// How the reading of an [`UploadBody`] ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BodyEnd {
+    /// The client sent its whole body, and it fit.
+    Complete,
+    /// The body held more bytes than the upload accepts; what fit was yielded.
+    TooLarge,
+    /// The body failed before its end (the client went away).
+    Failed(BoxError),
+    /// Another request asked for this upload's lock; reading stopped.
+    ReleaseRequested,
+}
+
+/// The data of one PATCH (or POST with data), as a store reads it.
+///
+/// A stream of chunks, already limited to the bytes the upload still
+/// accepts. It never fails: a body that breaks off simply ends, and
+/// [`UploadBody::end`] tells why, so a store writes every chunk it is given
+/// and keeps every byte that arrived.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use tower_tus::body::{BodyEnd, UploadBody};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let mut body = UploadBody::new(Full::new(Bytes::from_static(b"hello world")), 5);
+/// let mut got = Vec::new();
+/// while let Some(chunk) = body.next_chunk().await {
+///     got.extend_from_slice(&chunk);
+/// }
+/// assert_eq!(got, b"hello");
+/// assert!(matches!(body.end(), Some(BodyEnd::TooLarge)));
+/// # }
+/// ```
+pub struct UploadBody {
+    body: UnsyncBoxBody<Bytes, BoxError>,
+    remaining: u64,
+    bytes_read: u64,
+    release: Option<ReleaseSignal>,
+    trailers: Option<HeaderMap>,
+    end: Option<BodyEnd>,
+}
+
+impl UploadBody {
+    /// Wraps `body`, yielding at most `limit` bytes of it.
+    pub fn new<B>(body: B, limit: u64) -> Self
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        UploadBody {
+            body: body.map_err(Into::into).boxed_unsync(),
+            remaining: limit,
+            bytes_read: 0,
+            release: None,
+            trailers: None,
+            end: None,
+        }
+    }
+
+    /// Stops reading as soon as `signal` is raised.
+    #[must_use]
+    pub fn with_release_signal(mut self, signal: ReleaseSignal) -> Self {
+        self.release = Some(signal);
+        self
+    }
+
+    /// The next chunk, or `None` once the body has ended for any reason.
+    pub async fn next_chunk(&mut self) -> Option<Bytes> {
+        poll_fn(|cx| self.poll_chunk(cx)).await
+    }
+
+    /// A chunk that is available right now without waiting, if any.
+    ///
+    /// Lets a store gather what has already arrived into one write.
+    pub fn ready_chunk(&mut self) -> Option<Bytes> {
+        match self.poll_chunk(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(chunk) => chunk,
+            Poll::Pending => None,
+        }
+    }
+
+    /// Polls for the next chunk.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if self.end.is_some() {
+            return Poll::Ready(None);
+        }
+        if let Some(release) = &self.release {
+            if release.poll_requested(cx).is_ready() {
+                self.end = Some(BodyEnd::ReleaseRequested);
+                return Poll::Ready(None);
+            }
+        }
+        loop {
+            let frame = match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    self.end = Some(BodyEnd::Complete);
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    self.end = Some(BodyEnd::Failed(err));
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Ok(frame))) => frame,
+            };
+            let mut data = match frame.into_data() {
+                Ok(data) => data,
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        self.trailers.get_or_insert_with(HeaderMap::new).extend(trailers);
+                    }
+                    continue;
+                }
+            };
+            if data.is_empty() {
+                continue;
+            }
+            if data.len() as u64 > self.remaining {
+                data.truncate(self.remaining as usize);
+                self.end = Some(BodyEnd::TooLarge);
+            }
+            self.remaining -= data.len() as u64;
+            self.bytes_read += data.len() as u64;
+            if data.is_empty() {
+                return Poll::Ready(None);
+            }
+            return Poll::Ready(Some(data));
+        }
+    }
+
+    /// Bytes yielded so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Why reading ended; `None` while it goes on.
+    pub fn end(&self) -> Option<&BodyEnd> {
+        self.end.as_ref()
+    }
+
+    /// Takes the reason reading ended.
+    pub fn take_end(&mut self) -> Option<BodyEnd> {
+        self.end.take()
+    }
+
+    /// HTTP trailers that arrived after the data, if any.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.trailers.as_ref()
+    }
+}
+
+impl std::fmt::Debug for UploadBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadBody")
+            .field("remaining", &self.remaining)
+            .field("bytes_read", &self.bytes_read)
+            .field("end", &self.end)
+            .finish()
+    }
+}

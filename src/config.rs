@@ -1,0 +1,122 @@
+//! The handler's configuration.
+
+use std::time::Duration;
+
+use crate::composer::StoreComposer;
+use crate::cors::Cors;
+use crate::id::MakeUploadId;
+
+/// Everything the upload handler needs: the stores, and how to serve them.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_tus::{Config, StoreComposer, cors::Cors, store::MemoryStore};
+///
+/// let mut composer = StoreComposer::new();
+/// MemoryStore::new().use_in(&mut composer);
+/// let config = Config::new(composer)
+///     .base_path("/uploads/")
+///     .max_size(1 << 30)
+///     .cors(Cors::disabled())
+///     .respect_forwarded_headers(true)
+///     .lock_timeout(Duration::from_secs(5));
+/// assert_eq!(config.get_base_path(), "/uploads/");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) composer: StoreComposer,
+    pub(crate) base_path: String,
+    pub(crate) max_size: Option<u64>,
+    pub(crate) cors: Cors,
+    pub(crate) respect_forwarded_headers: bool,
+    pub(crate) make_upload_id: MakeUploadId,
+    pub(crate) disable_download: bool,
+    pub(crate) disable_termination: bool,
+    pub(crate) lock_timeout: Duration,
+}
+
+impl Config {
+    /// Serves the stores in `composer` at `/files/`, with no size limit,
+    /// CORS for any origin, random 128-bit ids, and a lock wait of 20 s.
+    pub fn new(composer: StoreComposer) -> Self {
+        Config {
+            composer,
+            base_path: "/files/".to_owned(),
+            max_size: None,
+            cors: Cors::new(),
+            respect_forwarded_headers: false,
+            make_upload_id: MakeUploadId::default(),
+            disable_download: false,
+            disable_termination: false,
+            lock_timeout: Duration::from_secs(20),
+        }
+    }
+
+    /// The path under which uploads live; slashes are added as needed
+    /// (`"files"` becomes `"/files/"`).
+    #[must_use]
+    pub fn base_path(mut self, path: impl AsRef<str>) -> Self {
+        let trimmed = path.as_ref().trim_matches('/');
+        self.base_path = if trimmed.is_empty() {
+            "/".to_owned()
+        } else {
+            format!("/{trimmed}/")
+        };
+        self
+    }
+
+    /// The base path in use.
+    pub fn get_base_path(&self) -> &str {
+        &self.base_path
+    }
+
+    /// The largest upload accepted, in bytes (`Tus-Max-Size`).
+    #[must_use]
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.max_size = Some(bytes);
+        self
+    }
+
+    /// The CORS configuration.
+    #[must_use]
+    pub fn cors(mut self, cors: Cors) -> Self {
+        self.cors = cors;
+        self
+    }
+
+    /// Builds absolute `Location` URLs from `Forwarded`, `X-Forwarded-Host`,
+    /// `X-Forwarded-Proto` and `Host`; only behind a proxy that sets them.
+    #[must_use]
+    pub fn respect_forwarded_headers(mut self, respect: bool) -> Self {
+        self.respect_forwarded_headers = respect;
+        self
+    }
+
+    /// How new upload ids are made.
+    #[must_use]
+    pub fn upload_id_maker(mut self, make: MakeUploadId) -> Self {
+        self.make_upload_id = make;
+        self
+    }
+
+    /// Turns off GET downloads.
+    #[must_use]
+    pub fn disable_download(mut self, disable: bool) -> Self {
+        self.disable_download = disable;
+        self
+    }
+
+    /// Turns off DELETE (and stops advertising termination).
+    #[must_use]
+    pub fn disable_termination(mut self, disable: bool) -> Self {
+        self.disable_termination = disable;
+        self
+    }
+
+    /// How long a request waits for an upload's lock before 500.
+    #[must_use]
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+}

@@ -1,0 +1,167 @@
+//! Errors, and the one place where they become tus status codes.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::body::HandlerBody;
+use crate::metadata::MetadataError;
+
+/// A boxed error, as bodies and stores report them.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a data store, locker or extension can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No upload with that id exists (or it was terminated).
+    #[error("upload not found")]
+    NotFound,
+    /// The upload exists but its stored state cannot be used.
+    #[error("upload state is corrupt: {0}")]
+    Corrupt(String),
+    /// The operation is not possible for this upload in its current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// An I/O failure of the backing storage.
+    #[error("storage i/o failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// Any other failure of the backend.
+    #[error("storage failed: {0}")]
+    Other(BoxError),
+}
+
+/// Everything a tus request can fail with.
+///
+/// Each variant maps to one status code in [`TusError::status`]; the
+/// response body is the variant's message as plain text.
+///
+/// ```
+/// use tower_tus::TusError;
+/// use http::StatusCode;
+///
+/// assert_eq!(TusError::UnsupportedVersion.status(), StatusCode::PRECONDITION_FAILED);
+/// assert_eq!(TusError::OffsetMismatch { client: 1, server: 0 }.status(), StatusCode::CONFLICT);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TusError {
+    /// `Tus-Resumable` is missing or names another protocol version.
+    #[error("unsupported tus version: this server speaks 1.0.0")]
+    UnsupportedVersion,
+    /// The request's `Origin` is not allowed by the CORS configuration.
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+    /// No upload at this URL.
+    #[error("upload not found")]
+    NotFound,
+    /// The method is not served at this URL.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// `Upload-Length` is missing or not a non-negative integer.
+    #[error("missing or invalid Upload-Length header")]
+    InvalidUploadLength,
+    /// `Upload-Offset` is missing or not a non-negative integer.
+    #[error("missing or invalid Upload-Offset header")]
+    InvalidUploadOffset,
+    /// `Upload-Defer-Length` has a value other than `1`, or comes with `Upload-Length`.
+    #[error("invalid Upload-Defer-Length header")]
+    InvalidDeferLength,
+    /// `Upload-Metadata` does not follow the spec's grammar.
+    #[error("invalid Upload-Metadata header: {0}")]
+    InvalidMetadata(#[from] MetadataError),
+    /// `Upload-Offset` does not match the upload's current offset.
+    #[error("Upload-Offset {client} does not match the upload's offset {server}")]
+    OffsetMismatch {
+        /// The offset the client sent.
+        client: u64,
+        /// The offset the server holds.
+        server: u64,
+    },
+    /// A PATCH (or a POST with data) with the wrong `Content-Type`.
+    #[error("Content-Type must be application/offset+octet-stream")]
+    InvalidContentType,
+    /// The declared upload length is over the configured maximum.
+    #[error("upload length exceeds the maximum size of {max} bytes")]
+    MaxSizeExceeded {
+        /// The configured maximum.
+        max: u64,
+    },
+    /// The request body carries more bytes than the upload still accepts.
+    #[error("request body exceeds the upload's remaining length")]
+    BodyTooLarge,
+    /// The request asks for a tus extension this server does not offer.
+    #[error("the {0} extension is not supported")]
+    ExtensionNotSupported(&'static str),
+    /// The upload cannot be modified (a final concatenation, for example).
+    #[error("upload cannot be modified")]
+    Forbidden,
+    /// The request was stopped because a newer request took over the upload.
+    #[error("upload interrupted by another request for this upload")]
+    Interrupted,
+    /// The request body could not be read to its end (the client went away).
+    #[error("request body could not be read: {0}")]
+    BodyRead(String),
+    /// The upload's lock could not be acquired in time.
+    #[error("timed out waiting for the upload's lock")]
+    LockTimeout,
+    /// The configured upload-id maker produced an id that is not safe to use.
+    #[error("the upload id maker produced an invalid id")]
+    InvalidGeneratedId,
+    /// The data store failed.
+    #[error("data store failed: {0}")]
+    Store(StoreError),
+}
+
+impl From<StoreError> for TusError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => TusError::NotFound,
+            other => TusError::Store(other),
+        }
+    }
+}
+
+impl TusError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            TusError::UnsupportedVersion => StatusCode::PRECONDITION_FAILED,
+            TusError::OriginNotAllowed | TusError::Forbidden => StatusCode::FORBIDDEN,
+            TusError::NotFound => StatusCode::NOT_FOUND,
+            TusError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            TusError::InvalidUploadLength
+            | TusError::InvalidUploadOffset
+            | TusError::InvalidDeferLength
+            | TusError::InvalidMetadata(_)
+            | TusError::ExtensionNotSupported(_)
+            | TusError::Interrupted
+            | TusError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            TusError::OffsetMismatch { .. } => StatusCode::CONFLICT,
+            TusError::InvalidContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            TusError::MaxSizeExceeded { .. } | TusError::BodyTooLarge => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            TusError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
+            TusError::LockTimeout | TusError::InvalidGeneratedId | TusError::Store(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    /// The plain-text response for this error, with `Tus-Resumable` set.
+    pub fn into_response(self) -> Response<HandlerBody> {
+        let status = self.status();
+        let mut res = Response::new(HandlerBody::full(Bytes::from(format!("{self}\n"))));
+        *res.status_mut() = status;
+        let headers = res.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(crate::headers::TUS_RESUMABLE, crate::headers::TUS_VERSION_VALUE);
+        if status == StatusCode::PRECONDITION_FAILED {
+            headers.insert(crate::headers::TUS_VERSION, crate::headers::TUS_VERSION_VALUE);
+        }
+        res
+    }
+}

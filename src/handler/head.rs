@@ -1,0 +1,28 @@
+use http::{HeaderValue, Response, StatusCode, header};
+
+use super::UploadHandler;
+use crate::body::HandlerBody;
+use crate::error::TusError;
+use crate::headers::{UPLOAD_DEFER_LENGTH, UPLOAD_LENGTH, UPLOAD_METADATA, UPLOAD_OFFSET};
+use crate::metadata;
+
+impl UploadHandler {
+    pub(super) async fn head_upload(&self, id: &str) -> Result<Response<HandlerBody>, TusError> {
+        let info = self.inner.core.get_info(id).await?;
+        let mut res = Response::new(HandlerBody::empty());
+        *res.status_mut() = StatusCode::OK;
+        let headers = res.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(UPLOAD_OFFSET, HeaderValue::from(info.offset));
+        match info.size {
+            Some(size) => headers.insert(UPLOAD_LENGTH, HeaderValue::from(size)),
+            None => headers.insert(UPLOAD_DEFER_LENGTH, HeaderValue::from_static("1")),
+        };
+        if !info.metadata.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&metadata::serialize(&info.metadata)) {
+                headers.insert(UPLOAD_METADATA, v);
+            }
+        }
+        Ok(res)
+    }
+}

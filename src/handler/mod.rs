@@ -1,0 +1,291 @@
+//! The upload handler: the tus protocol over a [`StoreComposer`](crate::StoreComposer).
+//!
+//! [`UploadHandler`] serves tus requests on its own (a [`Service`](tower_service::Service)
+//! answering 404 for paths that are not its own), for `Router::nest_service`
+//! and plain hyper servers. For apps that route themselves it also offers
+//! one async entry point per method, which take the upload id from the last
+//! segment of the request path.
+//!
+//! ```
+//! use http::{Request, StatusCode};
+//! use http_body_util::Empty;
+//! use bytes::Bytes;
+//! use tower::ServiceExt;
+//! use tower_tus::{Config, StoreComposer, UploadHandler, store::MemoryStore};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let mut composer = StoreComposer::new();
+//! MemoryStore::new().use_in(&mut composer);
+//! let handler = UploadHandler::new(Config::new(composer));
+//!
+//! let req = Request::post("/files/")
+//!     .header("tus-resumable", "1.0.0")
+//!     .header("upload-length", "5")
+//!     .body(Empty::<Bytes>::new())
+//!     .unwrap();
+//! let res = handler.clone().oneshot(req).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::CREATED);
+//! let location = res.headers()["location"].to_str().unwrap().to_owned();
+//!
+//! // The per-method entry points, for apps that route themselves.
+//! let head = Request::head(&location).header("tus-resumable", "1.0.0").body(Empty::<Bytes>::new()).unwrap();
+//! let res = handler.head(head).await;
+//! assert_eq!(res.headers()["upload-offset"], "0");
+//! # }
+//! ```
+
+mod delete;
+mod download;
+mod get;
+mod head;
+mod location;
+mod options;
+mod patch;
+mod post;
+mod route;
+mod service;
+mod write;
+
+pub use service::HandlerFuture;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, header};
+use http_body::Body;
+
+use self::route::Target;
+use crate::body::HandlerBody;
+use crate::config::Config;
+use crate::error::{BoxError, TusError};
+use crate::headers::{TUS_RESUMABLE, TUS_VERSION_VALUE, X_HTTP_METHOD_OVERRIDE};
+use crate::store::DataStore;
+
+/// The tus protocol handler. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct UploadHandler {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    core: Arc<dyn DataStore>,
+    extensions: HeaderValue,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadHandler")
+            .field("config", &self.config)
+            .field("extensions", &self.extensions)
+            .finish()
+    }
+}
+
+impl UploadHandler {
+    /// A handler serving `config`.
+    ///
+    /// # Panics
+    ///
+    /// When the config's composer has no core store.
+    pub fn new(config: Config) -> Self {
+        let core = config
+            .composer
+            .core
+            .clone()
+            .expect("the StoreComposer needs a core store: call use_core or a store's use_in");
+        let extensions = HeaderValue::from_str(&Self::extensions_of(&config).join(","))
+            .expect("extension names are valid header values");
+        UploadHandler {
+            inner: Arc::new(Inner {
+                config,
+                core,
+                extensions,
+            }),
+        }
+    }
+
+    /// The extensions the handler offers with the composed stores.
+    fn extensions_of(config: &Config) -> Vec<&'static str> {
+        let mut out = vec!["creation", "creation-with-upload"];
+        if config.composer.terminater.is_some() && !config.disable_termination {
+            out.push("termination");
+        }
+        out
+    }
+
+    /// The handler's configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Answers an OPTIONS request: discovery and CORS preflight.
+    pub async fn options<B>(&self, req: Request<B>) -> Response<HandlerBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.clone().serve(Method::OPTIONS, Target::Collection, req).await
+    }
+
+    /// Answers a POST request: creates an upload.
+    pub async fn post<B>(&self, req: Request<B>) -> Response<HandlerBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.clone().serve(Method::POST, Target::Collection, req).await
+    }
+
+    /// Answers a HEAD request for the upload named by the path's last segment.
+    pub async fn head<B>(&self, req: Request<B>) -> Response<HandlerBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let target = Target::last_segment(req.uri().path());
+        self.clone().serve(Method::HEAD, target, req).await
+    }
+
+    /// Answers a PATCH request for the upload named by the path's last segment.
+    pub async fn patch<B>(&self, req: Request<B>) -> Response<HandlerBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let target = Target::last_segment(req.uri().path());
+        self.clone().serve(Method::PATCH, target, req).await
+    }
+
+    /// Answers a DELETE request for the upload named by the path's last segment.
+    pub async fn delete<B>(&self, req: Request<B>) -> Response<HandlerBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let target = Target::last_segment(req.uri().path());
+        self.clone().serve(Method::DELETE, target, req).await
+    }
+
+    /// Answers a GET request (download) for the upload named by the path's last segment.
+    pub async fn get<B>(&self, req: Request<B>) -> Response<HandlerBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let target = Target::last_segment(req.uri().path());
+        self.clone().serve(Method::GET, target, req).await
+    }
+
+    /// Serves a request already known to be under the base path, applying
+    /// the method override first.
+    pub(crate) async fn handle<B>(self, req: Request<B>, target: Target) -> Response<HandlerBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let method = effective_method(&req);
+        self.serve(method, target, req).await
+    }
+
+    async fn serve<B>(self, method: Method, target: Target, req: Request<B>) -> Response<HandlerBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let cors = match self.inner.config.cors.response_headers(&method, req.headers()) {
+            Ok(cors) => cors,
+            Err(err) => return finish(err.into_response(), HeaderMap::new()),
+        };
+        let res = match self.dispatch(method, target, req).await {
+            Ok(res) => res,
+            Err(err) => {
+                if err.status().is_server_error() {
+                    tracing::error!(error = %err, "tus request failed");
+                }
+                err.into_response()
+            }
+        };
+        finish(res, cors)
+    }
+
+    async fn dispatch<B>(self, method: Method, target: Target, req: Request<B>) -> Result<Response<HandlerBody>, TusError>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        if method == Method::OPTIONS {
+            return Ok(self.options_response());
+        }
+        check_version(&method, req.headers())?;
+        match (target, method) {
+            (Target::Collection, Method::POST) => self.spawn_writer(move |h| h.post_upload(req)).await,
+            (Target::Upload(id), Method::HEAD) => self.head_upload(&id).await,
+            (Target::Upload(id), Method::PATCH) => self.spawn_writer(move |h| h.patch_upload(id, req)).await,
+            (Target::Upload(id), Method::DELETE) => self.delete_upload(&id).await,
+            (Target::Upload(id), Method::GET) => self.get_upload(&id, req.headers()).await,
+            (Target::Invalid, _) => Err(TusError::NotFound),
+            _ => Err(TusError::MethodNotAllowed),
+        }
+    }
+
+    /// Runs a request that writes upload data on its own task: if the
+    /// connection's future is dropped mid-body, the bytes that arrived are
+    /// still written and the lock is still released in order.
+    async fn spawn_writer<F, Fut>(self, f: F) -> Result<Response<HandlerBody>, TusError>
+    where
+        F: FnOnce(UploadHandler) -> Fut,
+        Fut: Future<Output = Result<Response<HandlerBody>, TusError>> + Send + 'static,
+    {
+        tokio::spawn(f(self))
+            .await
+            .map_err(|e| TusError::Store(crate::error::StoreError::Other(e.into())))?
+    }
+}
+
+/// `X-HTTP-Method-Override` on a POST names the real method.
+fn effective_method<B>(req: &Request<B>) -> Method {
+    if req.method() == Method::POST {
+        if let Some(m) = req
+            .headers()
+            .get(X_HTTP_METHOD_OVERRIDE)
+            .and_then(|v| Method::from_bytes(v.as_bytes()).ok())
+        {
+            return m;
+        }
+    }
+    req.method().clone()
+}
+
+/// Every request but OPTIONS must speak 1.0.0. Downloads may come from a
+/// plain browser link, so a GET without the header is let through.
+fn check_version(method: &Method, headers: &HeaderMap) -> Result<(), TusError> {
+    match headers.get(TUS_RESUMABLE) {
+        Some(v) if v == TUS_VERSION_VALUE => Ok(()),
+        None if method == Method::GET => Ok(()),
+        _ => Err(TusError::UnsupportedVersion),
+    }
+}
+
+fn finish(mut res: Response<HandlerBody>, cors: HeaderMap) -> Response<HandlerBody> {
+    let headers = res.headers_mut();
+    headers.insert(TUS_RESUMABLE, TUS_VERSION_VALUE);
+    for (name, value) in cors {
+        if let Some(name) = name {
+            headers.insert(name, value);
+        }
+    }
+    res
+}
+
+fn is_offset_octet_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim())
+        .is_some_and(|v| v.eq_ignore_ascii_case(crate::headers::OFFSET_OCTET_STREAM))
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH).and_then(crate::headers::parse_u64)
+}

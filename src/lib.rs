@@ -1,0 +1,66 @@
+//! Resumable uploads for any tower stack: the [tus 1.0.0] protocol as
+//! middleware, modelled on tusd.
+//!
+//! [`TusLayer`] wraps a service (an axum `Router`, a tonic or warp stack,
+//! anything tower). Requests under its base path (`/files/` by default) are
+//! tus requests: it applies `X-HTTP-Method-Override`, answers CORS, checks
+//! `Tus-Resumable` and hands them to the [`UploadHandler`]. Every other
+//! request goes to the inner service untouched.
+//!
+//! The handler only checks requests against the spec; the bytes go to the
+//! stores held by a [`StoreComposer`]: a core [`DataStore`] and optional
+//! extensions ([`Terminater`], [`Finisher`], [`Locker`], [`GetReader`],
+//! [`Concater`], [`LengthDeferrer`]).
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tower_layer::Layer;
+//! use tower_tus::{Config, StoreComposer, TusLayer, lock::MemoryLocker, store::FileStore};
+//!
+//! let mut composer = StoreComposer::new();
+//! FileStore::new("./uploads").use_in(&mut composer);
+//! MemoryLocker::new().use_in(&mut composer);
+//!
+//! let router = Router::new().route("/", get(|| async { "hello" }));
+//! // Wrap the whole router: axum routes before `Router::layer` middleware runs.
+//! let app = Router::new().fallback_service(TusLayer::new(Config::new(composer)).layer(router));
+//! # let _ = app;
+//! // axum::serve(listener, app).await
+//! ```
+//!
+//! Behind your own auth middleware, put the `TusLayer` outside it when
+//! browser preflights (which carry no credentials) must still be answered,
+//! and let the auth layer skip `OPTIONS`; see the `auth` example.
+//!
+//! A `tower_http::cors::CorsLayer` around the whole app answers every
+//! `OPTIONS` itself; place it inside the `TusLayer`, or use the tus CORS
+//! configuration ([`cors::Cors`]) for the upload endpoints.
+//!
+//! [tus 1.0.0]: https://tus.io/protocols/resumable-upload
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod body;
+mod composer;
+mod config;
+pub mod cors;
+mod error;
+pub mod handler;
+pub mod headers;
+pub mod id;
+mod info;
+mod layer;
+pub mod lock;
+pub mod metadata;
+pub mod store;
+
+pub use composer::{Capabilities, StoreComposer};
+pub use config::Config;
+pub use error::{BoxError, StoreError, TusError};
+pub use handler::UploadHandler;
+pub use info::FileInfo;
+pub use layer::{ResponseFuture, TusLayer, TusService};
+pub use lock::Locker;
+pub use store::{Concater, DataStore, Finisher, GetReader, LengthDeferrer, Terminater};
