@@ -34,7 +34,7 @@ impl UploadHandler {
                 server: info.offset,
             });
         }
-        if let (Some(size), Some(len)) = (info.size, content_length(headers)) {
+        if let (Some(size), Some(len)) = (info.size, content_length(headers).or(body.size_hint().exact())) {
             if info.offset.saturating_add(len) > size {
                 return Err(TusError::BodyTooLarge);
             }

@@ -48,7 +48,7 @@ impl UploadHandler {
             }
         };
         let with_data = is_offset_octet_stream(headers);
-        if with_data && content_length(headers).is_some_and(|len| len > size) {
+        if with_data && content_length(headers).or(body.size_hint().exact()).is_some_and(|len| len > size) {
             return Err(TusError::BodyTooLarge);
         }
 

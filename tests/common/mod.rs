@@ -1,0 +1,191 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+use tower_tus::lock::MemoryLocker;
+use tower_tus::store::{FileStore, MemoryStore};
+use tower_tus::{Config, StoreComposer, UploadHandler};
+
+pub fn memory_config() -> Config {
+    let mut composer = StoreComposer::new();
+    MemoryStore::new().use_in(&mut composer);
+    MemoryLocker::new().use_in(&mut composer);
+    Config::new(composer)
+}
+
+pub fn file_config(dir: &Path) -> Config {
+    let mut composer = StoreComposer::new();
+    FileStore::new(dir).use_in(&mut composer);
+    MemoryLocker::new().use_in(&mut composer);
+    Config::new(composer)
+}
+
+/// A request with `Tus-Resumable: 1.0.0`.
+pub fn tus(method: Method, uri: &str) -> http::request::Builder {
+    Request::builder().method(method).uri(uri).header("tus-resumable", "1.0.0")
+}
+
+pub fn empty(builder: http::request::Builder) -> Request<Full<Bytes>> {
+    builder.body(Full::default()).unwrap()
+}
+
+pub fn data(builder: http::request::Builder, bytes: &[u8]) -> Request<Full<Bytes>> {
+    builder
+        .header("content-type", "application/offset+octet-stream")
+        .body(Full::new(Bytes::copy_from_slice(bytes)))
+        .unwrap()
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub async fn call(handler: &UploadHandler, req: Request<Full<Bytes>>) -> Reply {
+    let res = handler.clone().oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+/// Creates an upload of `length` bytes and returns its URL.
+pub async fn create(handler: &UploadHandler, length: u64) -> String {
+    let r = call(handler, empty(tus(Method::POST, "/files/").header("upload-length", length))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.header("location").unwrap().to_owned()
+}
+
+pub async fn offset(handler: &UploadHandler, url: &str) -> Option<u64> {
+    let r = call(handler, empty(tus(Method::HEAD, url))).await;
+    r.header("upload-offset").map(|v| v.parse().unwrap())
+}
+
+/// Serves `handler` with hyper on 127.0.0.1; the task ends when aborted.
+pub async fn serve(handler: UploadHandler) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let svc = hyper_util::service::TowerToHyperService::new(handler.clone());
+            conns.spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+/// One raw HTTP/1.1 exchange on a fresh connection; returns status line, headers and body.
+pub async fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    read_response(&mut stream).await
+}
+
+/// Reads one response (headers, then a Content-Length body) from `stream`.
+pub async fn read_response(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos + 4;
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("response within 10 s")
+            .unwrap();
+        assert!(n > 0, "connection closed before a response: {:?}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let len = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < len {
+        let n = stream.read(&mut chunk).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    (status, head, body)
+}
+
+pub fn header_of(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
+}
+
+/// Deterministic test bytes.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// Polls `f` until it returns true, for at most `secs` seconds.
+pub async fn eventually<F, Fut>(secs: u64, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !f().await {
+        assert!(tokio::time::Instant::now() < deadline, "condition not met within {secs} s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A body of separate frames with no declared length, like a chunked request.
+pub struct Frames(std::collections::VecDeque<Bytes>);
+
+impl Frames {
+    pub fn new(parts: &[&[u8]]) -> Self {
+        Frames(parts.iter().map(|p| Bytes::copy_from_slice(p)).collect())
+    }
+}
+
+impl http_body::Body for Frames {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
