@@ -88,7 +88,9 @@ impl StoreComposer {
 
 impl fmt::Debug for StoreComposer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("StoreComposer").field(&self.capabilities()).finish()
+        f.debug_tuple("StoreComposer")
+            .field(&self.capabilities())
+            .finish()
     }
 }
 

@@ -224,11 +224,17 @@ impl Cors {
             );
         }
         if method == Method::OPTIONS {
-            out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, self.allow_methods.clone());
+            out.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                self.allow_methods.clone(),
+            );
             if let Ok(v) = HeaderValue::from_str(&self.allow_headers) {
                 out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
             }
-            out.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(self.max_age.as_secs()));
+            out.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from(self.max_age.as_secs()),
+            );
         } else if let Ok(v) = HeaderValue::from_str(&self.expose_headers) {
             out.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, v);
         }

@@ -158,9 +158,15 @@ impl TusError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        headers.insert(crate::headers::TUS_RESUMABLE, crate::headers::TUS_VERSION_VALUE);
+        headers.insert(
+            crate::headers::TUS_RESUMABLE,
+            crate::headers::TUS_VERSION_VALUE,
+        );
         if status == StatusCode::PRECONDITION_FAILED {
-            headers.insert(crate::headers::TUS_VERSION, crate::headers::TUS_VERSION_VALUE);
+            headers.insert(
+                crate::headers::TUS_VERSION,
+                crate::headers::TUS_VERSION_VALUE,
+            );
         }
         res
     }

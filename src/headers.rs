@@ -52,7 +52,9 @@ pub(crate) fn parse_u64(value: &HeaderValue) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
-fn single<'i>(values: &mut impl Iterator<Item = &'i HeaderValue>) -> Result<&'i HeaderValue, headers::Error> {
+fn single<'i>(
+    values: &mut impl Iterator<Item = &'i HeaderValue>,
+) -> Result<&'i HeaderValue, headers::Error> {
     let value = values.next().ok_or_else(headers::Error::invalid)?;
     if values.next().is_some() {
         return Err(headers::Error::invalid());
@@ -109,7 +111,9 @@ impl headers::Header for TusResumable {
         &NAME
     }
 
-    fn decode<'i, I: Iterator<Item = &'i HeaderValue>>(values: &mut I) -> Result<Self, headers::Error> {
+    fn decode<'i, I: Iterator<Item = &'i HeaderValue>>(
+        values: &mut I,
+    ) -> Result<Self, headers::Error> {
         if single(values)? == TUS_VERSION_VALUE {
             Ok(TusResumable)
         } else {
@@ -128,10 +132,25 @@ mod tests {
 
     #[test]
     fn integers_are_digits_only() {
-        for bad in ["", "-1", "+1", " 1", "1.0", "0x10", "99999999999999999999999"] {
-            assert_eq!(parse_u64(&HeaderValue::from_str(bad).unwrap()), None, "{bad:?}");
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            " 1",
+            "1.0",
+            "0x10",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(
+                parse_u64(&HeaderValue::from_str(bad).unwrap()),
+                None,
+                "{bad:?}"
+            );
         }
         assert_eq!(parse_u64(&HeaderValue::from_static("0")), Some(0));
-        assert_eq!(parse_u64(&HeaderValue::from_static("18446744073709551615")), Some(u64::MAX));
+        assert_eq!(
+            parse_u64(&HeaderValue::from_static("18446744073709551615")),
+            Some(u64::MAX)
+        );
     }
 }

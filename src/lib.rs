@@ -28,9 +28,10 @@
 //! // axum::serve(listener, app).await
 //! ```
 //!
-//! Behind your own auth middleware, put the `TusLayer` outside it when
-//! browser preflights (which carry no credentials) must still be answered,
-//! and let the auth layer skip `OPTIONS`; see the `auth` example.
+//! Behind your own auth middleware: put the auth middleware outside the
+//! `TusLayer` and let it pass `OPTIONS`, so unauthenticated requests create
+//! and write nothing while browser preflights (which never carry
+//! credentials) still get their CORS answer; see the `auth` example.
 //!
 //! A `tower_http::cors::CorsLayer` around the whole app answers every
 //! `OPTIONS` itself; place it inside the `TusLayer`, or use the tus CORS

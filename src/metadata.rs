@@ -80,7 +80,11 @@ impl Metadata {
 
 impl<K: Into<String>, V: Into<Vec<u8>>> FromIterator<(K, V)> for Metadata {
     fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
-        Metadata(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Metadata(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -173,7 +177,10 @@ mod tests {
     fn malformed_headers_are_refused() {
         assert_eq!(parse("a b c"), Err(MetadataError::TooManyParts("a".into())));
         assert_eq!(parse(" , a"), Err(MetadataError::EmptyKey));
-        assert_eq!(parse("a !!!"), Err(MetadataError::InvalidBase64("a".into())));
+        assert_eq!(
+            parse("a !!!"),
+            Err(MetadataError::InvalidBase64("a".into()))
+        );
         assert_eq!(parse("a,a"), Err(MetadataError::DuplicateKey("a".into())));
         assert_eq!(parse("ä eA=="), Err(MetadataError::InvalidKey("ä".into())));
     }

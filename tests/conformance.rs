@@ -48,12 +48,21 @@ async fn new(store: &dyn Store, id: &str, size: u64) -> FileInfo {
     let mut md = Metadata::new();
     md.insert("filename", "a.bin");
     md.insert("raw", vec![0u8, 0xff, 0xfe]);
-    store.new_upload(FileInfo::new(id).with_size(Some(size)).with_metadata(md)).await.unwrap()
+    store
+        .new_upload(FileInfo::new(id).with_size(Some(size)).with_metadata(md))
+        .await
+        .unwrap()
 }
 
 async fn read_all(store: &dyn Store, id: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    store.get_reader(id).await.unwrap().read_to_end(&mut out).await.unwrap();
+    store
+        .get_reader(id)
+        .await
+        .unwrap()
+        .read_to_end(&mut out)
+        .await
+        .unwrap();
     out
 }
 
@@ -72,7 +81,10 @@ async fn new_upload_starts_empty_and_describes_itself(store: Arc<dyn Store>) {
 
 async fn duplicate_ids_conflict(store: Arc<dyn Store>) {
     new(&*store, "dup", 1).await;
-    let err = store.new_upload(FileInfo::new("dup").with_size(Some(1))).await.unwrap_err();
+    let err = store
+        .new_upload(FileInfo::new("dup").with_size(Some(1)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
 }
 
@@ -89,8 +101,14 @@ async fn write_chunk_appends_and_counts(store: Arc<dyn Store>) {
 
 async fn write_chunk_at_a_stale_offset_conflicts(store: Arc<dyn Store>) {
     new(&*store, "s", 6).await;
-    store.write_chunk("s", 0, &mut UploadBody::new(Frames::new(&[b"ab"]), 6)).await.unwrap();
-    let err = store.write_chunk("s", 0, &mut UploadBody::new(Frames::new(&[b"xy"]), 6)).await.unwrap_err();
+    store
+        .write_chunk("s", 0, &mut UploadBody::new(Frames::new(&[b"ab"]), 6))
+        .await
+        .unwrap();
+    let err = store
+        .write_chunk("s", 0, &mut UploadBody::new(Frames::new(&[b"xy"]), 6))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert_eq!(read_all(&*store, "s").await, b"ab");
 }
@@ -108,7 +126,10 @@ impl http_body::Body for Breaking {
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
         std::task::Poll::Ready(Some(match self.0.pop_front() {
             Some(b) => Ok(http_body::Frame::data(b)),
-            None => Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset")),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "reset",
+            )),
         }))
     }
 }
@@ -140,7 +161,10 @@ async fn a_release_request_stops_reading_and_keeps_what_arrived(store: Arc<dyn S
     tx.send(Bytes::from_static(b"12345")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     signal.request();
-    let (n, body) = tokio::time::timeout(Duration::from_secs(5), writer).await.unwrap().unwrap();
+    let (n, body) = tokio::time::timeout(Duration::from_secs(5), writer)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(n, 5);
     assert!(matches!(body.end(), Some(BodyEnd::ReleaseRequested)));
     assert_eq!(read_all(&*store, "r").await, b"12345");
@@ -156,7 +180,9 @@ impl futures_core::Stream for ChannelStream {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(http_body::Frame::data(b))))
+        self.0
+            .poll_recv(cx)
+            .map(|o| o.map(|b| Ok(http_body::Frame::data(b))))
     }
 }
 
@@ -169,25 +195,49 @@ async fn write_chunk_never_passes_the_limit(store: Arc<dyn Store>) {
 }
 
 async fn unknown_uploads_are_not_found(store: Arc<dyn Store>) {
-    assert!(matches!(store.get_info("missing").await, Err(StoreError::NotFound)));
-    let err = store.write_chunk("missing", 0, &mut UploadBody::new(Frames::new(&[b"x"]), 1)).await.unwrap_err();
+    assert!(matches!(
+        store.get_info("missing").await,
+        Err(StoreError::NotFound)
+    ));
+    let err = store
+        .write_chunk("missing", 0, &mut UploadBody::new(Frames::new(&[b"x"]), 1))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
-    assert!(matches!(store.terminate("missing").await, Err(StoreError::NotFound)));
-    assert!(matches!(store.get_reader("missing").await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.terminate("missing").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.get_reader("missing").await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn terminate_removes_everything(store: Arc<dyn Store>) {
     new(&*store, "t", 3).await;
-    store.write_chunk("t", 0, &mut UploadBody::new(Frames::new(&[b"abc"]), 3)).await.unwrap();
+    store
+        .write_chunk("t", 0, &mut UploadBody::new(Frames::new(&[b"abc"]), 3))
+        .await
+        .unwrap();
     store.terminate("t").await.unwrap();
-    assert!(matches!(store.get_info("t").await, Err(StoreError::NotFound)));
-    assert!(matches!(store.get_reader("t").await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.get_info("t").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.get_reader("t").await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn get_reader_returns_the_bytes_so_far(store: Arc<dyn Store>) {
     new(&*store, "g", 10).await;
     assert_eq!(read_all(&*store, "g").await, b"");
-    store.write_chunk("g", 0, &mut UploadBody::new(Frames::new(&[b"abc"]), 10)).await.unwrap();
+    store
+        .write_chunk("g", 0, &mut UploadBody::new(Frames::new(&[b"abc"]), 10))
+        .await
+        .unwrap();
     assert_eq!(read_all(&*store, "g").await, b"abc");
 }
 
@@ -198,7 +248,8 @@ async fn file_store_writes_tusd_info_files() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::new(dir.path());
     new(&store, "abc", 10).await;
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("abc.info")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("abc.info")).unwrap()).unwrap();
     assert_eq!(json["ID"], "abc");
     assert_eq!(json["Size"], 10);
     assert_eq!(json["SizeIsDeferred"], false);
@@ -214,11 +265,7 @@ async fn file_store_writes_tusd_info_files() {
 async fn file_store_reads_uploads_written_by_tusd() {
     let dir = tempfile::tempdir().unwrap();
     // As tusd v2 writes them.
-    std::fs::write(
-        dir.path().join("0123abcd"),
-        b"hello",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("0123abcd"), b"hello").unwrap();
     std::fs::write(
         dir.path().join("0123abcd.info"),
         r#"{"ID":"0123abcd","Size":11,"SizeIsDeferred":false,"Offset":0,"MetaData":{"filename":"hello.txt","filetype":"text/plain"},"IsPartial":false,"IsFinal":false,"PartialUploads":null,"Storage":{"InfoPath":"/srv/0123abcd.info","Path":"/srv/0123abcd","Type":"filestore"}}"#,
@@ -229,8 +276,18 @@ async fn file_store_reads_uploads_written_by_tusd() {
     assert_eq!(info.offset, 5, "the data file's length is the offset");
     assert_eq!(info.size, Some(11));
     assert_eq!(info.metadata.get_str("filetype"), Some("text/plain"));
-    store.write_chunk("0123abcd", 5, &mut UploadBody::new(Frames::new(&[b" world"]), 6)).await.unwrap();
-    assert_eq!(std::fs::read(dir.path().join("0123abcd")).unwrap(), b"hello world");
+    store
+        .write_chunk(
+            "0123abcd",
+            5,
+            &mut UploadBody::new(Frames::new(&[b" world"]), 6),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(dir.path().join("0123abcd")).unwrap(),
+        b"hello world"
+    );
 }
 
 #[tokio::test]
@@ -239,10 +296,22 @@ async fn file_store_refuses_ids_that_name_other_paths() {
     let store = FileStore::new(dir.path().join("inner"));
     std::fs::write(dir.path().join("secret.info"), b"{}").unwrap();
     for id in ["../secret", "..", "a/b", "a\0b", "x.info", ""] {
-        assert!(matches!(store.get_info(id).await, Err(StoreError::NotFound)), "{id:?}");
-        assert!(store.new_upload(FileInfo::new(id).with_size(Some(1))).await.is_err(), "{id:?}");
+        assert!(
+            matches!(store.get_info(id).await, Err(StoreError::NotFound)),
+            "{id:?}"
+        );
+        assert!(
+            store
+                .new_upload(FileInfo::new(id).with_size(Some(1)))
+                .await
+                .is_err(),
+            "{id:?}"
+        );
     }
-    assert!(!dir.path().join("inner").exists() || std::fs::read_dir(dir.path().join("inner")).unwrap().count() == 0);
+    assert!(
+        !dir.path().join("inner").exists()
+            || std::fs::read_dir(dir.path().join("inner")).unwrap().count() == 0
+    );
 }
 
 #[tokio::test]

@@ -25,7 +25,11 @@ where
     B::Error: std::fmt::Debug,
 {
     let (parts, body) = res.into_parts();
-    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    )
 }
 
 #[tokio::test]
@@ -42,7 +46,8 @@ async fn non_tus_requests_pass_through_untouched() {
         assert_eq!(&body[..], b"\x00binary\xffbody");
         let mut res = Response::new(Full::new(Bytes::from_static(b"inner \x00 reply")));
         *res.status_mut() = StatusCode::IM_A_TEAPOT;
-        res.headers_mut().insert("x-inner", HeaderValue::from_static("yes"));
+        res.headers_mut()
+            .insert("x-inner", HeaderValue::from_static("yes"));
         Ok::<_, Infallible>(res)
     });
     let svc = TusLayer::new(memory_config()).layer(inner);
@@ -60,7 +65,9 @@ async fn non_tus_requests_pass_through_untouched() {
     assert_eq!(headers.len(), 1, "no tus or CORS header added: {headers:?}");
 }
 
-fn teapot() -> impl tower::Service<Request<Full<Bytes>>, Response = Response<Full<Bytes>>, Error = Infallible> + Clone {
+fn teapot()
+-> impl tower::Service<Request<Full<Bytes>>, Response = Response<Full<Bytes>>, Error = Infallible>
++ Clone {
     service_fn(|_req: Request<Full<Bytes>>| async {
         let mut res = Response::new(Full::new(Bytes::from_static(b"inner")));
         *res.status_mut() = StatusCode::IM_A_TEAPOT;
@@ -82,17 +89,32 @@ async fn only_paths_under_the_base_path_are_tus() {
         ("/files/", false),
         ("/", false),
     ] {
-        let res = svc.clone().oneshot(empty(tus(Method::HEAD, path))).await.unwrap();
-        assert_eq!(res.status() != StatusCode::IM_A_TEAPOT, tus_answers, "{path}");
+        let res = svc
+            .clone()
+            .oneshot(empty(tus(Method::HEAD, path)))
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status() != StatusCode::IM_A_TEAPOT,
+            tus_answers,
+            "{path}"
+        );
     }
 }
 
 #[tokio::test]
 async fn version_check_applies_to_tus_paths_only() {
     let svc = TusLayer::new(memory_config()).layer(teapot());
-    let res = svc.clone().oneshot(empty(Request::post("/files/").header("upload-length", "1"))).await.unwrap();
+    let res = svc
+        .clone()
+        .oneshot(empty(Request::post("/files/").header("upload-length", "1")))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
-    let res = svc.oneshot(empty(Request::post("/elsewhere"))).await.unwrap();
+    let res = svc
+        .oneshot(empty(Request::post("/elsewhere")))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::IM_A_TEAPOT);
 }
 
@@ -105,16 +127,35 @@ async fn preflight_is_answered_with_cors_and_tus_discovery() {
             Request::options("/files/")
                 .header("origin", "https://app.example")
                 .header("access-control-request-method", "POST")
-                .header("access-control-request-headers", "upload-length, tus-resumable"),
+                .header(
+                    "access-control-request-headers",
+                    "upload-length, tus-resumable",
+                ),
         ),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
     assert_eq!(r.header("vary"), Some("Origin"));
-    assert!(r.header("access-control-allow-methods").unwrap().contains("PATCH"));
-    let allowed = r.header("access-control-allow-headers").unwrap().to_ascii_lowercase();
-    for h in ["upload-length", "upload-offset", "tus-resumable", "upload-metadata", "content-type"] {
+    assert!(
+        r.header("access-control-allow-methods")
+            .unwrap()
+            .contains("PATCH")
+    );
+    let allowed = r
+        .header("access-control-allow-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in [
+        "upload-length",
+        "upload-offset",
+        "tus-resumable",
+        "upload-metadata",
+        "content-type",
+    ] {
         assert!(allowed.contains(h), "{h} in {allowed}");
     }
     assert_eq!(r.header("access-control-max-age"), Some("86400"));
@@ -129,40 +170,103 @@ async fn allowed_origins_see_the_tus_headers_exposed() {
         .allow_credentials(true)
         .expose_headers(["X-Upload-Owner"]);
     let h = UploadHandler::new(memory_config().cors(cors));
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "1").header("origin", "https://app.example"))).await;
+    let r = call(
+        &h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "1")
+                .header("origin", "https://app.example"),
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
     assert_eq!(r.header("vary"), Some("Origin"));
     let exposed = r.header("access-control-expose-headers").unwrap();
-    for h in ["Location", "Upload-Offset", "Upload-Length", "Tus-Resumable", "X-Upload-Owner"] {
+    for h in [
+        "Location",
+        "Upload-Offset",
+        "Upload-Length",
+        "Tus-Resumable",
+        "X-Upload-Owner",
+    ] {
         assert!(exposed.contains(h), "{h} in {exposed}");
     }
     // No Origin: no CORS headers.
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "1"))).await;
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-length", "1")),
+    )
+    .await;
     assert_eq!(r.header("access-control-allow-origin"), None);
 }
 
 #[tokio::test]
 async fn disallowed_origins_get_403_and_nothing_happens() {
-    let cors = Cors::new().allow_origin(AllowOrigin::predicate(|o| o.as_bytes().ends_with(b".good.example")));
-    let h = UploadHandler::new(memory_config().cors(cors).upload_id_maker(tower_tus::id::MakeUploadId::new(|| "x".into())));
-    let r = call(&h, empty(Request::options("/files/").header("origin", "https://evil.example").header("access-control-request-method", "POST"))).await;
+    let cors = Cors::new().allow_origin(AllowOrigin::predicate(|o| {
+        o.as_bytes().ends_with(b".good.example")
+    }));
+    let h = UploadHandler::new(
+        memory_config()
+            .cors(cors)
+            .upload_id_maker(tower_tus::id::MakeUploadId::new(|| "x".into())),
+    );
+    let r = call(
+        &h,
+        empty(
+            Request::options("/files/")
+                .header("origin", "https://evil.example")
+                .header("access-control-request-method", "POST"),
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.header("access-control-allow-origin"), None);
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "1").header("origin", "https://evil.example"))).await;
+    let r = call(
+        &h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "1")
+                .header("origin", "https://evil.example"),
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(offset(&h, "/files/x").await, None, "nothing created");
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "1").header("origin", "https://a.good.example"))).await;
+    let r = call(
+        &h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "1")
+                .header("origin", "https://a.good.example"),
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
 
 #[tokio::test]
 async fn disabled_cors_ignores_origin() {
     let h = UploadHandler::new(memory_config().cors(Cors::disabled()));
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "1").header("origin", "https://any.example"))).await;
+    let r = call(
+        &h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "1")
+                .header("origin", "https://any.example"),
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert!(r.headers.keys().all(|k| !k.as_str().starts_with("access-control-")));
+    assert!(
+        r.headers
+            .keys()
+            .all(|k| !k.as_str().starts_with("access-control-"))
+    );
 }
 
 async fn axum_call(app: Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, Bytes) {
@@ -176,9 +280,14 @@ async fn axum_router_wrapped_by_the_layer() {
         .route("/echo", post(|body: Bytes| async move { body }));
     let app = Router::new().fallback_service(TusLayer::new(memory_config()).layer(router));
 
-    let (status, _, body) = axum_call(app.clone(), Request::get("/").body(Body::empty()).unwrap()).await;
+    let (status, _, body) =
+        axum_call(app.clone(), Request::get("/").body(Body::empty()).unwrap()).await;
     assert_eq!((status, &body[..]), (StatusCode::OK, &b"home"[..]));
-    let (_, _, body) = axum_call(app.clone(), Request::post("/echo").body(Body::from("abc")).unwrap()).await;
+    let (_, _, body) = axum_call(
+        app.clone(),
+        Request::post("/echo").body(Body::from("abc")).unwrap(),
+    )
+    .await;
     assert_eq!(&body[..], b"abc");
 
     let req = Request::post("/files/")
@@ -201,7 +310,11 @@ async fn axum_nest_service_with_the_standalone_handler() {
         .route("/", get(|| async { "home" }))
         .nest_service("/files", handler);
 
-    let req = Request::post("/files/").header("tus-resumable", "1.0.0").header("upload-length", "3").body(Body::empty()).unwrap();
+    let req = Request::post("/files/")
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "3")
+        .body(Body::empty())
+        .unwrap();
     let (status, headers, _) = axum_call(app.clone(), req).await;
     assert_eq!(status, StatusCode::CREATED);
     let url = headers["location"].to_str().unwrap().to_owned();
@@ -223,16 +336,38 @@ async fn axum_nest_service_with_the_standalone_handler() {
 async fn per_method_handlers_serve_apps_that_route_themselves() {
     let h = UploadHandler::new(memory_config());
     let app = Router::new()
-        .route("/up", post({ let h = h.clone(); move |req: Request<Body>| async move { h.post(req).await } }))
+        .route(
+            "/up",
+            post({
+                let h = h.clone();
+                move |req: Request<Body>| async move { h.post(req).await }
+            }),
+        )
         .route(
             "/up/{id}",
-            axum::routing::patch({ let h = h.clone(); move |req: Request<Body>| async move { h.patch(req).await } })
-                .head({ let h = h.clone(); move |req: Request<Body>| async move { h.head(req).await } }),
+            axum::routing::patch({
+                let h = h.clone();
+                move |req: Request<Body>| async move { h.patch(req).await }
+            })
+            .head({
+                let h = h.clone();
+                move |req: Request<Body>| async move { h.head(req).await }
+            }),
         );
-    let req = Request::post("/up").header("tus-resumable", "1.0.0").header("upload-length", "2").body(Body::empty()).unwrap();
+    let req = Request::post("/up")
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "2")
+        .body(Body::empty())
+        .unwrap();
     let (status, headers, _) = axum_call(app.clone(), req).await;
     assert_eq!(status, StatusCode::CREATED);
-    let id = headers["location"].to_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let id = headers["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     let req = Request::patch(format!("/up/{id}"))
         .header("tus-resumable", "1.0.0")
         .header("upload-offset", "0")
@@ -240,7 +375,10 @@ async fn per_method_handlers_serve_apps_that_route_themselves() {
         .body(Body::from("ok"))
         .unwrap();
     assert_eq!(axum_call(app.clone(), req).await.0, StatusCode::NO_CONTENT);
-    let req = Request::head(format!("/up/{id}")).header("tus-resumable", "1.0.0").body(Body::empty()).unwrap();
+    let req = Request::head(format!("/up/{id}"))
+        .header("tus-resumable", "1.0.0")
+        .body(Body::empty())
+        .unwrap();
     let (_, headers, _) = axum_call(app, req).await;
     assert_eq!(headers["upload-offset"], "2");
 }

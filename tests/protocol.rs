@@ -68,7 +68,10 @@ async fn options_answers_200_with_version_extensions_and_max_size(config: Config
     assert_eq!(r.header("tus-version"), Some("1.0.0"));
     assert_eq!(r.header("tus-resumable"), Some("1.0.0"));
     assert_eq!(r.header("tus-max-size"), Some("1000"));
-    assert_eq!(r.header("tus-extension"), Some("creation,creation-with-upload,termination"));
+    assert_eq!(
+        r.header("tus-extension"),
+        Some("creation,creation-with-upload,termination")
+    );
 }
 
 async fn options_needs_no_tus_resumable(config: Config) {
@@ -76,7 +79,11 @@ async fn options_needs_no_tus_resumable(config: Config) {
     let r = call(&h, empty(Request::options("/files/"))).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("tus-max-size"), None);
-    let r = call(&h, empty(Request::options("/files/abc").header("tus-resumable", "0.2.2"))).await;
+    let r = call(
+        &h,
+        empty(Request::options("/files/abc").header("tus-resumable", "0.2.2")),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
@@ -92,7 +99,11 @@ async fn wrong_tus_resumable_gets_412_and_creates_nothing(config: Config) {
         assert_eq!(r.header("tus-version"), Some("1.0.0"));
         assert_eq!(r.header("tus-resumable"), Some("1.0.0"));
     }
-    assert_eq!(offset(&h, "/files/fixed").await, None, "nothing was created");
+    assert_eq!(
+        offset(&h, "/files/fixed").await,
+        None,
+        "nothing was created"
+    );
 }
 
 async fn wrong_tus_resumable_on_patch_writes_nothing(config: Config) {
@@ -110,10 +121,20 @@ async fn wrong_tus_resumable_on_patch_writes_nothing(config: Config) {
 
 async fn post_creates_upload_with_relative_location(config: Config) {
     let h = UploadHandler::new(config);
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "10").header("host", "example.com"))).await;
+    let r = call(
+        &h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "10")
+                .header("host", "example.com"),
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let location = r.header("location").unwrap();
-    let id = location.strip_prefix("/files/").expect("relative to the base path");
+    let id = location
+        .strip_prefix("/files/")
+        .expect("relative to the base path");
     assert_eq!(id.len(), 32, "128 random bits in hex");
     assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
     assert_eq!(r.header("tus-resumable"), Some("1.0.0"));
@@ -121,13 +142,24 @@ async fn post_creates_upload_with_relative_location(config: Config) {
     let other = create(&h, 10).await;
     assert_ne!(other, location, "ids differ");
     // The collection without its trailing slash is the same endpoint.
-    let r = call(&h, empty(tus(Method::POST, "/files").header("upload-length", "1"))).await;
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files").header("upload-length", "1")),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
 
 async fn post_needs_a_valid_upload_length(config: Config) {
     let h = UploadHandler::new(config);
-    for bad in [None, Some("-1"), Some("abc"), Some("1.5"), Some(" 5"), Some("")] {
+    for bad in [
+        None,
+        Some("-1"),
+        Some("abc"),
+        Some("1.5"),
+        Some(" 5"),
+        Some(""),
+    ] {
         let mut b = tus(Method::POST, "/files/");
         if let Some(v) = bad {
             b = b.header("upload-length", v);
@@ -140,16 +172,32 @@ async fn post_needs_a_valid_upload_length(config: Config) {
 
 async fn post_over_max_size_is_413(config: Config) {
     let h = UploadHandler::new(config.max_size(100));
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "101"))).await;
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-length", "101")),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "100"))).await;
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-length", "100")),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
 
 async fn post_with_malformed_metadata_is_400(config: Config) {
     let h = UploadHandler::new(config);
     for bad in ["filename !!notbase64", "a b c", ",", "a,a", "k eA==,k eA=="] {
-        let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "1").header("upload-metadata", bad))).await;
+        let r = call(
+            &h,
+            empty(
+                tus(Method::POST, "/files/")
+                    .header("upload-length", "1")
+                    .header("upload-metadata", bad),
+            ),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad:?}");
         assert!(r.text().contains("Upload-Metadata"), "{}", r.text());
     }
@@ -160,7 +208,11 @@ async fn metadata_keys_without_values_and_binary_values_are_kept(config: Config)
     // "flag" has no value; "bin" holds bytes that are not UTF-8.
     let r = call(
         &h,
-        empty(tus(Method::POST, "/files/").header("upload-length", "1").header("upload-metadata", "filename aGVsbG8udHh0,flag,bin AP8K")),
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "1")
+                .header("upload-metadata", "filename aGVsbG8udHh0,flag,bin AP8K"),
+        ),
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED);
@@ -174,15 +226,46 @@ async fn metadata_keys_without_values_and_binary_values_are_kept(config: Config)
 
 async fn location_is_absolute_from_forwarded_headers_when_trusted(config: Config) {
     let untrusted = UploadHandler::new(config.clone());
-    let r = call(&untrusted, empty(tus(Method::POST, "/files/").header("upload-length", "1").header("host", "h.example").header("x-forwarded-host", "evil.example"))).await;
+    let r = call(
+        &untrusted,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "1")
+                .header("host", "h.example")
+                .header("x-forwarded-host", "evil.example"),
+        ),
+    )
+    .await;
     assert!(r.header("location").unwrap().starts_with("/files/"));
 
     let h = UploadHandler::new(config.respect_forwarded_headers(true));
     let cases: [(&[(&str, &str)], &str); 4] = [
-        (&[("host", "h.example:8080")], "http://h.example:8080/files/"),
-        (&[("host", "h.example"), ("x-forwarded-host", "proxy.example"), ("x-forwarded-proto", "https")], "https://proxy.example/files/"),
-        (&[("host", "h.example"), ("forwarded", "for=1.2.3.4;host=fwd.example;proto=https, host=second.example")], "https://fwd.example/files/"),
-        (&[("host", "h.example"), ("x-forwarded-proto", "javascript")], "http://h.example/files/"),
+        (
+            &[("host", "h.example:8080")],
+            "http://h.example:8080/files/",
+        ),
+        (
+            &[
+                ("host", "h.example"),
+                ("x-forwarded-host", "proxy.example"),
+                ("x-forwarded-proto", "https"),
+            ],
+            "https://proxy.example/files/",
+        ),
+        (
+            &[
+                ("host", "h.example"),
+                (
+                    "forwarded",
+                    "for=1.2.3.4;host=fwd.example;proto=https, host=second.example",
+                ),
+            ],
+            "https://fwd.example/files/",
+        ),
+        (
+            &[("host", "h.example"), ("x-forwarded-proto", "javascript")],
+            "http://h.example/files/",
+        ),
     ];
     for (headers, prefix) in cases {
         let mut b = tus(Method::POST, "/files/").header("upload-length", "1");
@@ -194,43 +277,101 @@ async fn location_is_absolute_from_forwarded_headers_when_trusted(config: Config
         assert!(location.starts_with(prefix), "{location} from {headers:?}");
     }
     // A host that would change the URL's structure is not used.
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "1").header("host", "a.example/evil?"))).await;
+    let r = call(
+        &h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "1")
+                .header("host", "a.example/evil?"),
+        ),
+    )
+    .await;
     assert!(r.header("location").unwrap().starts_with("/files/"));
 }
 
 async fn post_with_data_writes_it_and_reports_offset(config: Config) {
     let h = UploadHandler::new(config);
-    let r = call(&h, data(tus(Method::POST, "/files/").header("upload-length", "11"), b"hello")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::POST, "/files/").header("upload-length", "11"),
+            b"hello",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.header("upload-offset"), Some("5"));
     let url = r.header("location").unwrap().to_owned();
-    let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "5"), b" world")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url).header("upload-offset", "5"),
+            b" world",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let r = call(&h, empty(tus(Method::GET, &url))).await;
     assert_eq!(&r.body[..], b"hello world");
     // A body with another content type is not upload data.
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "3").header("content-type", "text/plain"))).await;
+    let r = call(
+        &h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "3")
+                .header("content-type", "text/plain"),
+        ),
+    )
+    .await;
     assert_eq!(r.header("upload-offset"), Some("0"));
 }
 
 async fn post_with_data_longer_than_length_is_413_and_creates_nothing(config: Config) {
     let h = UploadHandler::new(config.upload_id_maker(MakeUploadId::new(|| "only".into())));
-    let r = call(&h, data(tus(Method::POST, "/files/").header("upload-length", "3"), b"hello")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::POST, "/files/").header("upload-length", "3"),
+            b"hello",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(offset(&h, "/files/only").await, None);
 }
 
 async fn post_asking_for_unoffered_extensions_is_400(config: Config) {
     let h = UploadHandler::new(config);
-    for (k, v) in [("upload-defer-length", "1"), ("upload-defer-length", "2"), ("upload-concat", "partial")] {
-        let r = call(&h, empty(tus(Method::POST, "/files/").header(k, v).header("upload-length", "1"))).await;
+    for (k, v) in [
+        ("upload-defer-length", "1"),
+        ("upload-defer-length", "2"),
+        ("upload-concat", "partial"),
+    ] {
+        let r = call(
+            &h,
+            empty(
+                tus(Method::POST, "/files/")
+                    .header(k, v)
+                    .header("upload-length", "1"),
+            ),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{k}: {v}");
     }
 }
 
 async fn head_reports_offset_length_metadata_and_no_store(config: Config) {
     let h = UploadHandler::new(config);
-    let r = call(&h, data(tus(Method::POST, "/files/").header("upload-length", "10").header("upload-metadata", "filename eC50eHQ="), b"abc")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "10")
+                .header("upload-metadata", "filename eC50eHQ="),
+            b"abc",
+        ),
+    )
+    .await;
     let url = r.header("location").unwrap().to_owned();
     let r = call(&h, empty(tus(Method::HEAD, &url))).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -279,9 +420,23 @@ async fn patch_without_valid_offset_is_400(config: Config) {
 async fn patch_with_offset_mismatch_is_409_and_writes_nothing(config: Config) {
     let h = UploadHandler::new(config);
     let url = create(&h, 10).await;
-    call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "0"), b"abc")).await;
+    call(
+        &h,
+        data(
+            tus(Method::PATCH, &url).header("upload-offset", "0"),
+            b"abc",
+        ),
+    )
+    .await;
     for wrong in ["0", "2", "4"] {
-        let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", wrong), b"xyz")).await;
+        let r = call(
+            &h,
+            data(
+                tus(Method::PATCH, &url).header("upload-offset", wrong),
+                b"xyz",
+            ),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::CONFLICT, "offset {wrong}");
     }
     assert_eq!(offset(&h, &url).await, Some(3));
@@ -293,21 +448,45 @@ async fn patch_appends_and_answers_new_offset(config: Config) {
     let h = UploadHandler::new(config);
     let url = create(&h, 9).await;
     for (i, part) in [&b"abc"[..], b"def", b"ghi"].iter().enumerate() {
-        let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", i * 3), part)).await;
+        let r = call(
+            &h,
+            data(
+                tus(Method::PATCH, &url).header("upload-offset", i * 3),
+                part,
+            ),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        assert_eq!(r.header("upload-offset"), Some(((i + 1) * 3).to_string().as_str()));
+        assert_eq!(
+            r.header("upload-offset"),
+            Some(((i + 1) * 3).to_string().as_str())
+        );
         assert_eq!(r.header("tus-resumable"), Some("1.0.0"));
     }
     // An empty PATCH on a complete upload changes nothing.
-    let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "9"), b"")).await;
+    let r = call(
+        &h,
+        data(tus(Method::PATCH, &url).header("upload-offset", "9"), b""),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    assert_eq!(&call(&h, empty(tus(Method::GET, &url))).await.body[..], b"abcdefghi");
+    assert_eq!(
+        &call(&h, empty(tus(Method::GET, &url))).await.body[..],
+        b"abcdefghi"
+    );
 }
 
 async fn patch_declaring_more_than_remaining_is_413_and_writes_nothing(config: Config) {
     let h = UploadHandler::new(config);
     let url = create(&h, 4).await;
-    let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "0"), b"hello")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url).header("upload-offset", "0"),
+            b"hello",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(offset(&h, &url).await, Some(0));
 }
@@ -324,41 +503,92 @@ async fn patch_streaming_more_than_remaining_keeps_what_fits_and_is_413(config: 
         .unwrap();
     let res = h.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(offset(&h, &url).await, Some(4), "the offset never passes the length");
-    assert_eq!(&call(&h, empty(tus(Method::GET, &url))).await.body[..], b"hell");
+    assert_eq!(
+        offset(&h, &url).await,
+        Some(4),
+        "the offset never passes the length"
+    );
+    assert_eq!(
+        &call(&h, empty(tus(Method::GET, &url))).await.body[..],
+        b"hell"
+    );
 }
 
 async fn patch_of_unknown_upload_is_404(config: Config) {
     let h = UploadHandler::new(config);
-    let r = call(&h, data(tus(Method::PATCH, "/files/nope").header("upload-offset", "0"), b"x")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, "/files/nope").header("upload-offset", "0"),
+            b"x",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
 async fn delete_terminates_and_later_requests_get_404(config: Config) {
     let h = UploadHandler::new(config);
     let url = create(&h, 5).await;
-    call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "0"), b"he")).await;
+    call(
+        &h,
+        data(tus(Method::PATCH, &url).header("upload-offset", "0"), b"he"),
+    )
+    .await;
     let r = call(&h, empty(tus(Method::DELETE, &url))).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    assert_eq!(call(&h, empty(tus(Method::HEAD, &url))).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "2"), b"llo")).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(call(&h, empty(tus(Method::GET, &url))).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(call(&h, empty(tus(Method::DELETE, &url))).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&h, empty(tus(Method::HEAD, &url))).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(
+            &h,
+            data(
+                tus(Method::PATCH, &url).header("upload-offset", "2"),
+                b"llo"
+            )
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&h, empty(tus(Method::GET, &url))).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&h, empty(tus(Method::DELETE, &url))).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 async fn delete_is_405_when_termination_is_disabled(config: Config) {
     let h = UploadHandler::new(config.disable_termination(true));
     let url = create(&h, 5).await;
-    assert_eq!(call(&h, empty(tus(Method::DELETE, &url))).await.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        call(&h, empty(tus(Method::DELETE, &url))).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
     assert_eq!(offset(&h, &url).await, Some(0));
     let r = call(&h, empty(tus(Method::OPTIONS, "/files/"))).await;
-    assert_eq!(r.header("tus-extension"), Some("creation,creation-with-upload"));
+    assert_eq!(
+        r.header("tus-extension"),
+        Some("creation,creation-with-upload")
+    );
 }
 
 async fn get_downloads_the_bytes_with_content_length(config: Config) {
     let h = UploadHandler::new(config);
     let bytes = pattern(300_000);
-    let r = call(&h, data(tus(Method::POST, "/files/").header("upload-length", bytes.len()), &bytes)).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::POST, "/files/").header("upload-length", bytes.len()),
+            &bytes,
+        ),
+    )
+    .await;
     let url = r.header("location").unwrap().to_owned();
     let r = call(&h, empty(Request::get(&url))).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -366,7 +596,14 @@ async fn get_downloads_the_bytes_with_content_length(config: Config) {
     assert_eq!(&r.body[..], &bytes[..]);
     // An unfinished upload downloads as far as it goes.
     let url = create(&h, 10).await;
-    call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "0"), b"part")).await;
+    call(
+        &h,
+        data(
+            tus(Method::PATCH, &url).header("upload-offset", "0"),
+            b"part",
+        ),
+    )
+    .await;
     let r = call(&h, empty(Request::get(&url))).await;
     assert_eq!(r.header("content-length"), Some("4"));
     assert_eq!(&r.body[..], b"part");
@@ -380,23 +617,52 @@ async fn get_serves_only_safe_types_inline(config: Config) {
         ("text/html", "application/octet-stream", "attachment"),
         ("image/svg+xml", "application/octet-stream", "attachment"),
         ("text/plain; charset=utf-8", "text/plain", "inline"),
-        ("text/plain\r\nX-Evil: 1", "application/octet-stream", "attachment"),
+        (
+            "text/plain\r\nX-Evil: 1",
+            "application/octet-stream",
+            "attachment",
+        ),
     ];
     for (filetype, content_type, disposition) in cases {
         let md = tower_tus::metadata::serialize(&[("filetype", filetype)].into_iter().collect());
-        let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "0").header("upload-metadata", md))).await;
+        let r = call(
+            &h,
+            empty(
+                tus(Method::POST, "/files/")
+                    .header("upload-length", "0")
+                    .header("upload-metadata", md),
+            ),
+        )
+        .await;
         let url = r.header("location").unwrap().to_owned();
         let r = call(&h, empty(Request::get(&url))).await;
         assert_eq!(r.header("content-type"), Some(content_type), "{filetype:?}");
-        assert!(r.header("content-disposition").unwrap().starts_with(disposition), "{filetype:?}");
+        assert!(
+            r.header("content-disposition")
+                .unwrap()
+                .starts_with(disposition),
+            "{filetype:?}"
+        );
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     }
 }
 
 async fn get_filename_cannot_smuggle_headers(config: Config) {
     let h = UploadHandler::new(config);
-    let md = tower_tus::metadata::serialize(&[("filename", "x\"\r\nSet-Cookie: a=b.txt")].into_iter().collect());
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "0").header("upload-metadata", md))).await;
+    let md = tower_tus::metadata::serialize(
+        &[("filename", "x\"\r\nSet-Cookie: a=b.txt")]
+            .into_iter()
+            .collect(),
+    );
+    let r = call(
+        &h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "0")
+                .header("upload-metadata", md),
+        ),
+    )
+    .await;
     let url = r.header("location").unwrap().to_owned();
     let r = call(&h, empty(Request::get(&url))).await;
     assert!(r.headers.get("set-cookie").is_none());
@@ -408,13 +674,19 @@ async fn get_filename_cannot_smuggle_headers(config: Config) {
 async fn get_is_405_when_download_is_disabled(config: Config) {
     let h = UploadHandler::new(config.disable_download(true));
     let url = create(&h, 0).await;
-    assert_eq!(call(&h, empty(Request::get(&url))).await.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        call(&h, empty(Request::get(&url))).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
 }
 
 async fn get_needs_no_tus_resumable_but_refuses_a_wrong_one(config: Config) {
     let h = UploadHandler::new(config);
     let url = create(&h, 0).await;
-    assert_eq!(call(&h, empty(Request::get(&url))).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&h, empty(Request::get(&url))).await.status,
+        StatusCode::OK
+    );
     let r = call(&h, empty(Request::get(&url).header("tus-resumable", "0.1"))).await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
 }
@@ -422,13 +694,26 @@ async fn get_needs_no_tus_resumable_but_refuses_a_wrong_one(config: Config) {
 async fn ids_that_could_escape_are_404(config: Config) {
     let h = UploadHandler::new(config);
     let long = format!("/files/{}", "a".repeat(200));
-    let bad = ["/files/..", "/files/%2e%2e", "/files/..%2Fetc%2Fpasswd", "/files/a%2Fb", "/files/a%00", "/files/a.info", "/files/a/b", long.as_str()];
+    let bad = [
+        "/files/..",
+        "/files/%2e%2e",
+        "/files/..%2Fetc%2Fpasswd",
+        "/files/a%2Fb",
+        "/files/a%00",
+        "/files/a.info",
+        "/files/a/b",
+        long.as_str(),
+    ];
     for url in bad {
         for method in [Method::HEAD, Method::GET, Method::DELETE] {
             let r = call(&h, empty(tus(method.clone(), url))).await;
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {url}");
         }
-        let r = call(&h, data(tus(Method::PATCH, url).header("upload-offset", "0"), b"x")).await;
+        let r = call(
+            &h,
+            data(tus(Method::PATCH, url).header("upload-offset", "0"), b"x"),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "PATCH {url}");
     }
 }
@@ -439,23 +724,48 @@ async fn errors_are_short_plain_text_with_tus_resumable(config: Config) {
     assert_eq!(r.header("tus-resumable"), Some("1.0.0"));
     let r = call(&h, empty(tus(Method::POST, "/files/"))).await;
     assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
-    assert!(r.body.len() < 200 && r.body.ends_with(b"\n"), "{}", r.text());
+    assert!(
+        r.body.len() < 200 && r.body.ends_with(b"\n"),
+        "{}",
+        r.text()
+    );
 }
 
 async fn method_override_turns_post_into_the_named_method(config: Config) {
     let h = UploadHandler::new(config);
     let url = create(&h, 5).await;
-    let r = call(&h, data(tus(Method::POST, &url).header("x-http-method-override", "PATCH").header("upload-offset", "0"), b"hello")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::POST, &url)
+                .header("x-http-method-override", "PATCH")
+                .header("upload-offset", "0"),
+            b"hello",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = call(&h, empty(tus(Method::POST, &url).header("x-http-method-override", "HEAD"))).await;
+    let r = call(
+        &h,
+        empty(tus(Method::POST, &url).header("x-http-method-override", "HEAD")),
+    )
+    .await;
     assert_eq!(r.header("upload-offset"), Some("5"));
-    let r = call(&h, empty(tus(Method::POST, &url).header("x-http-method-override", "DELETE"))).await;
+    let r = call(
+        &h,
+        empty(tus(Method::POST, &url).header("x-http-method-override", "DELETE")),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(offset(&h, &url).await, None);
 }
 
 async fn invalid_generated_ids_are_refused(config: Config) {
     let h = UploadHandler::new(config.upload_id_maker(MakeUploadId::new(|| "../escape".into())));
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "1"))).await;
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-length", "1")),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
 }

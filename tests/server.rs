@@ -12,7 +12,9 @@ use tokio::net::TcpStream;
 use tower_tus::UploadHandler;
 
 fn post_head(addr: SocketAddr, length: usize) -> String {
-    format!("POST /files/ HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: {length}\r\nContent-Length: 0\r\n\r\n")
+    format!(
+        "POST /files/ HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: {length}\r\nContent-Length: 0\r\n\r\n"
+    )
 }
 
 fn patch_head(addr: SocketAddr, url: &str, offset: usize, len: usize) -> String {
@@ -33,7 +35,10 @@ async fn create_raw(addr: SocketAddr, length: usize) -> String {
 
 async fn head_offset(addr: SocketAddr, url: &str) -> Option<u64> {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(head_head(addr, url).as_bytes()).await.unwrap();
+    stream
+        .write_all(head_head(addr, url).as_bytes())
+        .await
+        .unwrap();
     let (_, head, _) = read_head_only(&mut stream).await;
     header_of(&head, "upload-offset").map(|v| v.parse().unwrap())
 }
@@ -60,20 +65,37 @@ async fn a_patch_cut_mid_body_keeps_every_byte_that_arrived() {
     let data = pattern(1_000_000);
 
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(patch_head(addr, &url, 0, data.len()).as_bytes()).await.unwrap();
+    stream
+        .write_all(patch_head(addr, &url, 0, data.len()).as_bytes())
+        .await
+        .unwrap();
     stream.write_all(&data[..300_007]).await.unwrap();
     stream.flush().await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     drop(stream);
 
-    eventually(5, || async { head_offset(addr, &url).await == Some(300_007) }).await;
+    eventually(5, || async {
+        head_offset(addr, &url).await == Some(300_007)
+    })
+    .await;
     let id = url.rsplit('/').next().unwrap();
-    assert_eq!(std::fs::read(dir.path().join(id)).unwrap(), &data[..300_007]);
+    assert_eq!(
+        std::fs::read(dir.path().join(id)).unwrap(),
+        &data[..300_007]
+    );
 
     // The client resumes from there.
-    let (status, head, _) = raw(addr, &patch_head(addr, &url, 300_007, data.len() - 300_007), &data[300_007..]).await;
+    let (status, head, _) = raw(
+        addr,
+        &patch_head(addr, &url, 300_007, data.len() - 300_007),
+        &data[300_007..],
+    )
+    .await;
     assert_eq!(status, 204);
-    assert_eq!(header_of(&head, "upload-offset").as_deref(), Some("1000000"));
+    assert_eq!(
+        header_of(&head, "upload-offset").as_deref(),
+        Some("1000000")
+    );
     assert_eq!(std::fs::read(dir.path().join(id)).unwrap(), data);
 }
 
@@ -91,7 +113,12 @@ async fn a_restart_between_chunks_loses_nothing() {
     // A new process over the same folder.
     let (addr, _server) = serve(UploadHandler::new(file_config(dir.path()))).await;
     assert_eq!(head_offset(addr, &url).await, Some(120_000));
-    let (status, _, _) = raw(addr, &patch_head(addr, &url, 120_000, 80_000), &data[120_000..]).await;
+    let (status, _, _) = raw(
+        addr,
+        &patch_head(addr, &url, 120_000, 80_000),
+        &data[120_000..],
+    )
+    .await;
     assert_eq!(status, 204);
     let get = format!("GET {url} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
     let (status, _, body) = raw(addr, &get, b"").await;
@@ -109,15 +136,28 @@ async fn a_reconnecting_client_takes_over_a_half_dead_requests_lock() {
 
     // The old request sends part of its body, then hangs with the connection open.
     let mut old = TcpStream::connect(addr).await.unwrap();
-    old.write_all(patch_head(addr, &url, 0, data.len()).as_bytes()).await.unwrap();
+    old.write_all(patch_head(addr, &url, 0, data.len()).as_bytes())
+        .await
+        .unwrap();
     old.write_all(&data[..40_000]).await.unwrap();
-    eventually(5, || async { head_offset(addr, &url).await == Some(40_000) }).await;
+    eventually(5, || async {
+        head_offset(addr, &url).await == Some(40_000)
+    })
+    .await;
 
     // The client reconnects and resumes from the offset it sees.
     let started = Instant::now();
-    let (status, head, _) = raw(addr, &patch_head(addr, &url, 40_000, 60_000), &data[40_000..]).await;
+    let (status, head, _) = raw(
+        addr,
+        &patch_head(addr, &url, 40_000, 60_000),
+        &data[40_000..],
+    )
+    .await;
     assert_eq!(status, 204, "{head}");
-    assert!(started.elapsed() < Duration::from_secs(4), "took over without waiting out the lock");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took over without waiting out the lock"
+    );
 
     // The old request was told it was interrupted.
     let (status, _, body) = read_response(&mut old).await;
@@ -144,7 +184,9 @@ async fn two_clients_racing_on_one_upload_corrupt_nothing() {
                     return;
                 }
                 let mut s = TcpStream::connect(addr).await.unwrap();
-                s.write_all(patch_head(addr, &url, offset, data.len() - offset).as_bytes()).await.unwrap();
+                s.write_all(patch_head(addr, &url, offset, data.len() - offset).as_bytes())
+                    .await
+                    .unwrap();
                 for piece in data[offset..].chunks(65_536) {
                     if s.write_all(piece).await.is_err() {
                         break;
@@ -163,7 +205,11 @@ async fn two_clients_racing_on_one_upload_corrupt_nothing() {
 
     assert_eq!(head_offset(addr, &url).await, Some(data.len() as u64));
     let id = url.rsplit('/').next().unwrap();
-    assert_eq!(std::fs::read(dir.path().join(id)).unwrap(), data, "every byte exactly once, in order");
+    assert_eq!(
+        std::fs::read(dir.path().join(id)).unwrap(),
+        data,
+        "every byte exactly once, in order"
+    );
 }
 
 #[tokio::test]
@@ -192,12 +238,21 @@ async fn a_lock_that_is_never_released_times_out_with_500() {
     let mut composer = tower_tus::StoreComposer::new();
     MemoryStore::new().use_in(&mut composer);
     locker.use_in(&mut composer);
-    let h = UploadHandler::new(tower_tus::Config::new(composer).lock_timeout(Duration::from_millis(200)));
+    let h = UploadHandler::new(
+        tower_tus::Config::new(composer).lock_timeout(Duration::from_millis(200)),
+    );
     let url = create(&h, 3).await;
     let id = url.rsplit('/').next().unwrap();
     // A holder that ignores release requests.
     let _held = locker.lock(id, Duration::from_secs(1)).await.unwrap();
-    let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "0"), b"abc")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url).header("upload-offset", "0"),
+            b"abc",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(r.text().contains("lock"), "{}", r.text());
     assert_eq!(offset(&h, &url).await, Some(0));

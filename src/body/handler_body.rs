@@ -72,7 +72,9 @@ impl Default for HandlerBody {
 
 impl std::fmt::Debug for HandlerBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HandlerBody").field("size_hint", &self.size_hint()).finish()
+        f.debug_struct("HandlerBody")
+            .field("size_hint", &self.size_hint())
+            .finish()
     }
 }
 
@@ -120,7 +122,9 @@ impl Body for HandlerBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Full { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+            Kind::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
             Kind::Reader { remaining, .. } => SizeHint::with_exact(*remaining),
         }
     }

@@ -74,7 +74,9 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project().kind.project() {
-            KindProj::Inner { body } => body.poll_frame(cx).map(|f| f.map(|r| r.map_err(Into::into))),
+            KindProj::Inner { body } => body
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(Into::into))),
             KindProj::Handler { body } => body.poll_frame(cx),
         }
     }

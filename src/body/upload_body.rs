@@ -123,7 +123,9 @@ impl UploadBody {
                 Ok(data) => data,
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
-                        self.trailers.get_or_insert_with(HeaderMap::new).extend(trailers);
+                        self.trailers
+                            .get_or_insert_with(HeaderMap::new)
+                            .extend(trailers);
                     }
                     continue;
                 }

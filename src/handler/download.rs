@@ -32,11 +32,20 @@ const INLINE_TYPES: &[&str] = &[
 /// dropped); anything else is an opaque attachment.
 pub(super) fn content_type(filetype: Option<&str>) -> (HeaderValue, &'static str) {
     let essence = filetype
-        .map(|t| t.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     match INLINE_TYPES.iter().find(|t| **t == essence) {
         Some(t) => (HeaderValue::from_static(t), "inline"),
-        None => (HeaderValue::from_static("application/octet-stream"), "attachment"),
+        None => (
+            HeaderValue::from_static("application/octet-stream"),
+            "attachment",
+        ),
     }
 }
 
@@ -62,8 +71,10 @@ pub(super) fn content_disposition(kind: &'static str, filename: Option<&[u8]>) -
             encoded.push_str(&format!("%{b:02X}"));
         }
     }
-    HeaderValue::from_str(&format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"))
-        .unwrap_or_else(|_| HeaderValue::from_static(kind))
+    HeaderValue::from_str(&format!(
+        "{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(kind))
 }
 
 #[cfg(test)]
@@ -74,7 +85,10 @@ mod tests {
     fn only_listed_types_are_inline() {
         assert_eq!(content_type(Some("image/png")).1, "inline");
         assert_eq!(content_type(Some("IMAGE/PNG; x=y")).0, "image/png");
-        assert_eq!(content_type(Some("text/html")).0, "application/octet-stream");
+        assert_eq!(
+            content_type(Some("text/html")).0,
+            "application/octet-stream"
+        );
         assert_eq!(content_type(Some("image/svg+xml")).1, "attachment");
         assert_eq!(content_type(None).1, "attachment");
     }

@@ -7,7 +7,11 @@ use crate::error::TusError;
 
 impl UploadHandler {
     /// Streams the bytes received so far.
-    pub(super) async fn get_upload(&self, id: &str, _headers: &HeaderMap) -> Result<Response<HandlerBody>, TusError> {
+    pub(super) async fn get_upload(
+        &self,
+        id: &str,
+        _headers: &HeaderMap,
+    ) -> Result<Response<HandlerBody>, TusError> {
         let config = &self.inner.config;
         let reader = match &config.composer.get_reader {
             Some(r) if !config.disable_download => r.clone(),
@@ -26,7 +30,10 @@ impl UploadHandler {
             header::CONTENT_DISPOSITION,
             content_disposition(kind, info.metadata.get("filename")),
         );
-        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         Ok(res)
     }
 }

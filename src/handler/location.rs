@@ -17,13 +17,20 @@ impl UploadHandler {
             host = h.split(',').next().map(|s| s.trim().to_owned());
         }
         if let Some(p) = header_str(headers, "x-forwarded-proto") {
-            proto = p.split(',').next().unwrap_or("").trim().to_ascii_lowercase();
+            proto = p
+                .split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
         }
         if let Some(forwarded) = header_str(headers, header::FORWARDED.as_str()) {
             // The first element is the one the client's closest proxy wrote.
             let first = forwarded.split(',').next().unwrap_or("");
             for pair in first.split(';') {
-                let Some((key, value)) = pair.trim().split_once('=') else { continue };
+                let Some((key, value)) = pair.trim().split_once('=') else {
+                    continue;
+                };
                 let value = value.trim().trim_matches('"');
                 match key.trim().to_ascii_lowercase().as_str() {
                     "host" => host = Some(value.to_owned()),
@@ -43,7 +50,10 @@ impl UploadHandler {
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).filter(|s| !s.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty())
 }
 
 /// A host, optionally with a port, that cannot change the URL's structure.

@@ -125,7 +125,9 @@ impl UploadHandler {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        self.clone().serve(Method::OPTIONS, Target::Collection, req).await
+        self.clone()
+            .serve(Method::OPTIONS, Target::Collection, req)
+            .await
     }
 
     /// Answers a POST request: creates an upload.
@@ -134,7 +136,9 @@ impl UploadHandler {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        self.clone().serve(Method::POST, Target::Collection, req).await
+        self.clone()
+            .serve(Method::POST, Target::Collection, req)
+            .await
     }
 
     /// Answers a HEAD request for the upload named by the path's last segment.
@@ -188,12 +192,22 @@ impl UploadHandler {
         self.serve(method, target, req).await
     }
 
-    async fn serve<B>(self, method: Method, target: Target, req: Request<B>) -> Response<HandlerBody>
+    async fn serve<B>(
+        self,
+        method: Method,
+        target: Target,
+        req: Request<B>,
+    ) -> Response<HandlerBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let cors = match self.inner.config.cors.response_headers(&method, req.headers()) {
+        let cors = match self
+            .inner
+            .config
+            .cors
+            .response_headers(&method, req.headers())
+        {
             Ok(cors) => cors,
             Err(err) => return finish(err.into_response(), HeaderMap::new()),
         };
@@ -209,7 +223,12 @@ impl UploadHandler {
         finish(res, cors)
     }
 
-    async fn dispatch<B>(self, method: Method, target: Target, req: Request<B>) -> Result<Response<HandlerBody>, TusError>
+    async fn dispatch<B>(
+        self,
+        method: Method,
+        target: Target,
+        req: Request<B>,
+    ) -> Result<Response<HandlerBody>, TusError>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -219,9 +238,13 @@ impl UploadHandler {
         }
         check_version(&method, req.headers())?;
         match (target, method) {
-            (Target::Collection, Method::POST) => self.spawn_writer(move |h| h.post_upload(req)).await,
+            (Target::Collection, Method::POST) => {
+                self.spawn_writer(move |h| h.post_upload(req)).await
+            }
             (Target::Upload(id), Method::HEAD) => self.head_upload(&id).await,
-            (Target::Upload(id), Method::PATCH) => self.spawn_writer(move |h| h.patch_upload(id, req)).await,
+            (Target::Upload(id), Method::PATCH) => {
+                self.spawn_writer(move |h| h.patch_upload(id, req)).await
+            }
             (Target::Upload(id), Method::DELETE) => self.delete_upload(&id).await,
             (Target::Upload(id), Method::GET) => self.get_upload(&id, req.headers()).await,
             (Target::Invalid, _) => Err(TusError::NotFound),
@@ -287,5 +310,7 @@ fn is_offset_octet_stream(headers: &HeaderMap) -> bool {
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH).and_then(crate::headers::parse_u64)
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(crate::headers::parse_u64)
 }

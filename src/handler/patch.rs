@@ -8,7 +8,11 @@ use crate::error::{BoxError, TusError};
 use crate::headers::{UPLOAD_OFFSET, parse_u64};
 
 impl UploadHandler {
-    pub(super) async fn patch_upload<B>(self, id: String, req: Request<B>) -> Result<Response<HandlerBody>, TusError>
+    pub(super) async fn patch_upload<B>(
+        self,
+        id: String,
+        req: Request<B>,
+    ) -> Result<Response<HandlerBody>, TusError>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -34,7 +38,10 @@ impl UploadHandler {
                 server: info.offset,
             });
         }
-        if let (Some(size), Some(len)) = (info.size, content_length(headers).or(body.size_hint().exact())) {
+        if let (Some(size), Some(len)) = (
+            info.size,
+            content_length(headers).or(body.size_hint().exact()),
+        ) {
             if info.offset.saturating_add(len) > size {
                 return Err(TusError::BodyTooLarge);
             }
@@ -44,7 +51,8 @@ impl UploadHandler {
 
         let mut res = Response::new(HandlerBody::empty());
         *res.status_mut() = StatusCode::NO_CONTENT;
-        res.headers_mut().insert(UPLOAD_OFFSET, HeaderValue::from(offset));
+        res.headers_mut()
+            .insert(UPLOAD_OFFSET, HeaderValue::from(offset));
         Ok(res)
     }
 }

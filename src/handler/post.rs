@@ -5,13 +5,18 @@ use http_body::Body;
 use super::{UploadHandler, content_length, is_offset_octet_stream};
 use crate::body::HandlerBody;
 use crate::error::{BoxError, TusError};
-use crate::headers::{UPLOAD_CONCAT, UPLOAD_DEFER_LENGTH, UPLOAD_LENGTH, UPLOAD_METADATA, UPLOAD_OFFSET, parse_u64};
+use crate::headers::{
+    UPLOAD_CONCAT, UPLOAD_DEFER_LENGTH, UPLOAD_LENGTH, UPLOAD_METADATA, UPLOAD_OFFSET, parse_u64,
+};
 use crate::id::is_valid_id;
 use crate::info::FileInfo;
 use crate::metadata::{self, Metadata, MetadataError};
 
 impl UploadHandler {
-    pub(super) async fn post_upload<B>(self, req: Request<B>) -> Result<Response<HandlerBody>, TusError>
+    pub(super) async fn post_upload<B>(
+        self,
+        req: Request<B>,
+    ) -> Result<Response<HandlerBody>, TusError>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -41,14 +46,18 @@ impl UploadHandler {
         let metadata = match headers.get(UPLOAD_METADATA) {
             None => Metadata::new(),
             Some(v) => {
-                let text = v
-                    .to_str()
-                    .map_err(|_| TusError::InvalidMetadata(MetadataError::InvalidKey(String::new())))?;
+                let text = v.to_str().map_err(|_| {
+                    TusError::InvalidMetadata(MetadataError::InvalidKey(String::new()))
+                })?;
                 metadata::parse(text)?
             }
         };
         let with_data = is_offset_octet_stream(headers);
-        if with_data && content_length(headers).or(body.size_hint().exact()).is_some_and(|len| len > size) {
+        if with_data
+            && content_length(headers)
+                .or(body.size_hint().exact())
+                .is_some_and(|len| len > size)
+        {
             return Err(TusError::BodyTooLarge);
         }
 
@@ -59,7 +68,11 @@ impl UploadHandler {
         let info = self
             .inner
             .core
-            .new_upload(FileInfo::new(id).with_size(Some(size)).with_metadata(metadata))
+            .new_upload(
+                FileInfo::new(id)
+                    .with_size(Some(size))
+                    .with_metadata(metadata),
+            )
             .await?;
         tracing::info!(id = %info.id, size, "upload created");
         let location = self.location(headers, &info.id);

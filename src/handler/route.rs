@@ -43,12 +43,27 @@ mod tests {
     #[test]
     fn paths_map_to_targets() {
         assert_eq!(Target::under("/files/", "/files"), Some(Target::Collection));
-        assert_eq!(Target::under("/files/", "/files/"), Some(Target::Collection));
-        assert_eq!(Target::under("/files/", "/files/abc"), Some(Target::Upload("abc".into())));
-        assert_eq!(Target::under("/files/", "/files/a/b"), Some(Target::Invalid));
-        assert_eq!(Target::under("/files/", "/files/..%2Fx"), Some(Target::Invalid));
+        assert_eq!(
+            Target::under("/files/", "/files/"),
+            Some(Target::Collection)
+        );
+        assert_eq!(
+            Target::under("/files/", "/files/abc"),
+            Some(Target::Upload("abc".into()))
+        );
+        assert_eq!(
+            Target::under("/files/", "/files/a/b"),
+            Some(Target::Invalid)
+        );
+        assert_eq!(
+            Target::under("/files/", "/files/..%2Fx"),
+            Some(Target::Invalid)
+        );
         assert_eq!(Target::under("/files/", "/filesx"), None);
         assert_eq!(Target::under("/files/", "/other"), None);
-        assert_eq!(Target::under("/", "/abc"), Some(Target::Upload("abc".into())));
+        assert_eq!(
+            Target::under("/", "/abc"),
+            Some(Target::Upload("abc".into()))
+        );
     }
 }

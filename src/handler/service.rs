@@ -19,7 +19,9 @@ pub struct HandlerFuture {
 }
 
 impl HandlerFuture {
-    pub(crate) fn new(future: impl Future<Output = Response<HandlerBody>> + Send + 'static) -> Self {
+    pub(crate) fn new(
+        future: impl Future<Output = Response<HandlerBody>> + Send + 'static,
+    ) -> Self {
         HandlerFuture {
             inner: Box::pin(future),
         }

@@ -44,7 +44,11 @@ impl UploadHandler {
         if let Some(lock) = lock {
             src = src.with_release_signal(lock.release_signal());
         }
-        let written = self.inner.core.write_chunk(&info.id, info.offset, &mut src).await?;
+        let written = self
+            .inner
+            .core
+            .write_chunk(&info.id, info.offset, &mut src)
+            .await?;
         let offset = info.offset + written;
         tracing::debug!(id = %info.id, written, offset, "chunk written");
         if info.size == Some(offset) && written > 0 {

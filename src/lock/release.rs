@@ -31,7 +31,12 @@ impl ReleaseSignal {
     /// Raises the signal and wakes the holder.
     pub fn request(&self) {
         self.0.requested.store(true, Ordering::SeqCst);
-        let waker = self.0.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let waker = self
+            .0
+            .waker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(waker) = waker {
             waker.wake();
         }

@@ -104,24 +104,41 @@ impl DataStore for FileStore {
                 options.open(&data_path).await?;
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(StoreError::Conflict(format!("upload {} already exists", info.id)));
+                return Err(StoreError::Conflict(format!(
+                    "upload {} already exists",
+                    info.id
+                )));
             }
             Err(e) => return Err(e.into()),
         }
         info.offset = 0;
         info.created_at.get_or_insert_with(SystemTime::now);
         info.storage.insert("Type".into(), "filestore".into());
-        info.storage.insert("Path".into(), data_path.display().to_string());
-        info.storage.insert("InfoPath".into(), self.info_path(&info.id)?.display().to_string());
+        info.storage
+            .insert("Path".into(), data_path.display().to_string());
+        info.storage.insert(
+            "InfoPath".into(),
+            self.info_path(&info.id)?.display().to_string(),
+        );
         self.write_info(&info).await?;
         Ok(info)
     }
 
-    async fn write_chunk(&self, id: &str, offset: u64, src: &mut UploadBody) -> Result<u64, StoreError> {
+    async fn write_chunk(
+        &self,
+        id: &str,
+        offset: u64,
+        src: &mut UploadBody,
+    ) -> Result<u64, StoreError> {
         let path = self.data_path(id)?;
-        let file = std::fs::OpenOptions::new().append(true).open(&path).map_err(not_found_or)?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(not_found_or)?;
         if file.metadata()?.len() != offset {
-            return Err(StoreError::Conflict("offset does not match the stored data".into()));
+            return Err(StoreError::Conflict(
+                "offset does not match the stored data".into(),
+            ));
         }
         let mut appender = Appender::new(file);
         let mut written = 0u64;
@@ -146,12 +163,17 @@ impl DataStore for FileStore {
     }
 
     async fn get_info(&self, id: &str) -> Result<FileInfo, StoreError> {
-        let json = tokio::fs::read(self.info_path(id)?).await.map_err(not_found_or)?;
+        let json = tokio::fs::read(self.info_path(id)?)
+            .await
+            .map_err(not_found_or)?;
         let file: InfoFile = serde_json::from_slice(&json)
             .map_err(|e| StoreError::Corrupt(format!("{id}.info: {e}")))?;
         let mut info = file.into_info();
         // The data file is the truth about how much arrived.
-        info.offset = tokio::fs::metadata(self.data_path(id)?).await.map_err(not_found_or)?.len();
+        info.offset = tokio::fs::metadata(self.data_path(id)?)
+            .await
+            .map_err(not_found_or)?
+            .len();
         Ok(info)
     }
 }
@@ -159,7 +181,9 @@ impl DataStore for FileStore {
 #[async_trait]
 impl Terminater for FileStore {
     async fn terminate(&self, id: &str) -> Result<(), StoreError> {
-        tokio::fs::remove_file(self.info_path(id)?).await.map_err(not_found_or)?;
+        tokio::fs::remove_file(self.info_path(id)?)
+            .await
+            .map_err(not_found_or)?;
         match tokio::fs::remove_file(self.data_path(id)?).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
@@ -170,7 +194,9 @@ impl Terminater for FileStore {
 #[async_trait]
 impl GetReader for FileStore {
     async fn get_reader(&self, id: &str) -> Result<UploadReader, StoreError> {
-        let file = tokio::fs::File::open(self.data_path(id)?).await.map_err(not_found_or)?;
+        let file = tokio::fs::File::open(self.data_path(id)?)
+            .await
+            .map_err(not_found_or)?;
         Ok(Box::new(file))
     }
 }
@@ -191,7 +217,10 @@ impl Appender {
 
     async fn append(&mut self, batch: Vec<Bytes>) -> io::Result<()> {
         self.wait().await?;
-        let mut file = self.file.take().ok_or_else(|| io::Error::other("appender lost its file"))?;
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("appender lost its file"))?;
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
             let result = batch.iter().try_for_each(|chunk| file.write_all(chunk));
             (file, result)
@@ -235,7 +264,11 @@ struct InfoFile {
     #[serde(rename = "Storage", default)]
     storage: Option<BTreeMap<String, String>>,
     /// Values that are not UTF-8, base64-encoded; tusd ignores this field.
-    #[serde(rename = "MetaDataBinary", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MetaDataBinary",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     metadata_binary: Option<BTreeMap<String, String>>,
     /// Milliseconds since the Unix epoch.
     #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
@@ -246,7 +279,8 @@ struct InfoFile {
 }
 
 fn to_millis(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn from_millis(ms: u64) -> SystemTime {
@@ -276,7 +310,8 @@ impl InfoFile {
             metadata: Some(text),
             is_partial: info.is_partial,
             is_final: info.is_final,
-            partial_uploads: (!info.partial_uploads.is_empty()).then(|| info.partial_uploads.clone()),
+            partial_uploads: (!info.partial_uploads.is_empty())
+                .then(|| info.partial_uploads.clone()),
             storage: Some(info.storage.clone()),
             metadata_binary: (!binary.is_empty()).then_some(binary),
             created_at: info.created_at.map(to_millis),

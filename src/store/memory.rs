@@ -59,7 +59,10 @@ impl DataStore for MemoryStore {
         info.storage.insert("Type".into(), "memorystore".into());
         let mut uploads = self.uploads();
         if uploads.contains_key(&info.id) {
-            return Err(StoreError::Conflict(format!("upload {} already exists", info.id)));
+            return Err(StoreError::Conflict(format!(
+                "upload {} already exists",
+                info.id
+            )));
         }
         uploads.insert(
             info.id.clone(),
@@ -71,12 +74,19 @@ impl DataStore for MemoryStore {
         Ok(info)
     }
 
-    async fn write_chunk(&self, id: &str, offset: u64, src: &mut UploadBody) -> Result<u64, StoreError> {
+    async fn write_chunk(
+        &self,
+        id: &str,
+        offset: u64,
+        src: &mut UploadBody,
+    ) -> Result<u64, StoreError> {
         {
             let uploads = self.uploads();
             let upload = uploads.get(id).ok_or(StoreError::NotFound)?;
             if upload.data.len() as u64 != offset {
-                return Err(StoreError::Conflict("offset does not match the stored data".into()));
+                return Err(StoreError::Conflict(
+                    "offset does not match the stored data".into(),
+                ));
             }
         }
         let mut written = 0u64;
@@ -101,7 +111,10 @@ impl DataStore for MemoryStore {
 #[async_trait]
 impl Terminater for MemoryStore {
     async fn terminate(&self, id: &str) -> Result<(), StoreError> {
-        self.uploads().remove(id).map(drop).ok_or(StoreError::NotFound)
+        self.uploads()
+            .remove(id)
+            .map(drop)
+            .ok_or(StoreError::NotFound)
     }
 }
 

@@ -37,7 +37,12 @@ pub trait DataStore: Send + Sync + 'static {
     /// gather the whole body. When `src` ends early (the client went away,
     /// or another request took the lock), every byte it yielded is kept and
     /// counted.
-    async fn write_chunk(&self, id: &str, offset: u64, src: &mut UploadBody) -> Result<u64, StoreError>;
+    async fn write_chunk(
+        &self,
+        id: &str,
+        offset: u64,
+        src: &mut UploadBody,
+    ) -> Result<u64, StoreError>;
 
     /// Describes upload `id`, with its current offset.
     async fn get_info(&self, id: &str) -> Result<FileInfo, StoreError>;

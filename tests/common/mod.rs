@@ -31,7 +31,10 @@ pub fn file_config(dir: &Path) -> Config {
 
 /// A request with `Tus-Resumable: 1.0.0`.
 pub fn tus(method: Method, uri: &str) -> http::request::Builder {
-    Request::builder().method(method).uri(uri).header("tus-resumable", "1.0.0")
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("tus-resumable", "1.0.0")
 }
 
 pub fn empty(builder: http::request::Builder) -> Request<Full<Bytes>> {
@@ -74,7 +77,11 @@ pub async fn call(handler: &UploadHandler, req: Request<Full<Bytes>>) -> Reply {
 
 /// Creates an upload of `length` bytes and returns its URL.
 pub async fn create(handler: &UploadHandler, length: u64) -> String {
-    let r = call(handler, empty(tus(Method::POST, "/files/").header("upload-length", length))).await;
+    let r = call(
+        handler,
+        empty(tus(Method::POST, "/files/").header("upload-length", length)),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     r.header("location").unwrap().to_owned()
 }
@@ -124,14 +131,22 @@ pub async fn read_response(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
             .await
             .expect("response within 10 s")
             .unwrap();
-        assert!(n > 0, "connection closed before a response: {:?}", String::from_utf8_lossy(&buf));
+        assert!(
+            n > 0,
+            "connection closed before a response: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
     let len = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().unwrap())
+        })
         .unwrap_or(0);
     let mut body = buf[head_end..].to_vec();
     while body.len() < len {
@@ -164,7 +179,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within {secs} s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {secs} s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -7,23 +7,48 @@ use clap::Parser;
 #[command(name = "tusd", version, about, long_about = None)]
 pub struct Args {
     /// Address to listen on.
-    #[arg(long, env = "TUSD_HOST", default_value = "0.0.0.0", help_heading = "Listening")]
+    #[arg(
+        long,
+        env = "TUSD_HOST",
+        default_value = "0.0.0.0",
+        help_heading = "Listening"
+    )]
     pub host: String,
     /// Port to listen on.
-    #[arg(long, env = "TUSD_PORT", default_value_t = 8080, help_heading = "Listening")]
+    #[arg(
+        long,
+        env = "TUSD_PORT",
+        default_value_t = 8080,
+        help_heading = "Listening"
+    )]
     pub port: u16,
     /// Path under which uploads are served.
-    #[arg(long, env = "TUSD_BASE_PATH", default_value = "/files/", help_heading = "Listening")]
+    #[arg(
+        long,
+        env = "TUSD_BASE_PATH",
+        default_value = "/files/",
+        help_heading = "Listening"
+    )]
     pub base_path: String,
     /// Trust Forwarded, X-Forwarded-Host and X-Forwarded-Proto for absolute upload URLs.
     #[arg(long, env = "TUSD_BEHIND_PROXY", help_heading = "Listening")]
     pub behind_proxy: bool,
 
     /// Folder holding the uploads (created when missing).
-    #[arg(long, env = "TUSD_UPLOAD_DIR", default_value = "./data", help_heading = "Storage")]
+    #[arg(
+        long,
+        env = "TUSD_UPLOAD_DIR",
+        default_value = "./data",
+        help_heading = "Storage"
+    )]
     pub upload_dir: PathBuf,
     /// Largest upload accepted, in bytes (0: no limit).
-    #[arg(long, env = "TUSD_MAX_SIZE", default_value_t = 0, help_heading = "Storage")]
+    #[arg(
+        long,
+        env = "TUSD_MAX_SIZE",
+        default_value_t = 0,
+        help_heading = "Storage"
+    )]
     pub max_size: u64,
 
     /// Turn off GET downloads of uploads.
@@ -33,30 +58,60 @@ pub struct Args {
     #[arg(long, env = "TUSD_DISABLE_TERMINATION", help_heading = "Features")]
     pub disable_termination: bool,
     /// Seconds a request waits for an upload's lock.
-    #[arg(long, env = "TUSD_ACQUIRE_LOCK_TIMEOUT", default_value_t = 20, help_heading = "Features")]
+    #[arg(
+        long,
+        env = "TUSD_ACQUIRE_LOCK_TIMEOUT",
+        default_value_t = 20,
+        help_heading = "Features"
+    )]
     pub acquire_lock_timeout: u64,
 
     /// Regular expression the whole Origin must match to be allowed.
-    #[arg(long, env = "TUSD_CORS_ALLOW_ORIGIN", default_value = ".*", help_heading = "CORS")]
+    #[arg(
+        long,
+        env = "TUSD_CORS_ALLOW_ORIGIN",
+        default_value = ".*",
+        help_heading = "CORS"
+    )]
     pub cors_allow_origin: String,
     /// Send Access-Control-Allow-Credentials: true.
     #[arg(long, env = "TUSD_CORS_ALLOW_CREDENTIALS", help_heading = "CORS")]
     pub cors_allow_credentials: bool,
     /// Extra request headers to allow, comma-separated.
-    #[arg(long, env = "TUSD_CORS_ALLOW_HEADERS", default_value = "", help_heading = "CORS")]
+    #[arg(
+        long,
+        env = "TUSD_CORS_ALLOW_HEADERS",
+        default_value = "",
+        help_heading = "CORS"
+    )]
     pub cors_allow_headers: String,
     /// Extra response headers to expose, comma-separated.
-    #[arg(long, env = "TUSD_CORS_EXPOSE_HEADERS", default_value = "", help_heading = "CORS")]
+    #[arg(
+        long,
+        env = "TUSD_CORS_EXPOSE_HEADERS",
+        default_value = "",
+        help_heading = "CORS"
+    )]
     pub cors_expose_headers: String,
     /// Seconds browsers may cache a preflight's answer.
-    #[arg(long, env = "TUSD_CORS_MAX_AGE", default_value_t = 86400, help_heading = "CORS")]
+    #[arg(
+        long,
+        env = "TUSD_CORS_MAX_AGE",
+        default_value_t = 86400,
+        help_heading = "CORS"
+    )]
     pub cors_max_age: u64,
     /// Do no CORS handling at all.
     #[arg(long, env = "TUSD_DISABLE_CORS", help_heading = "CORS")]
     pub disable_cors: bool,
 
     /// Seconds running requests may take to finish after Ctrl-C or SIGTERM.
-    #[arg(long, env = "TUSD_SHUTDOWN_TIMEOUT", default_value_t = 10, help_heading = "Timeouts")]
+    #[arg(
+        long,
+        env = "TUSD_SHUTDOWN_TIMEOUT",
+        default_value_t = 10,
+        help_heading = "Timeouts"
+    )]
     pub shutdown_timeout: u64,
 }
 

@@ -119,7 +119,11 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn logged<S, B>(mut app: S, req: Request<Incoming>, peer: SocketAddr) -> Result<Response<B>, Infallible>
+async fn logged<S, B>(
+    mut app: S,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<B>, Infallible>
 where
     S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>,
 {
@@ -141,13 +145,14 @@ where
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
