@@ -23,7 +23,7 @@
 //!
 //! let router = Router::new().route("/", get(|| async { "hello" }));
 //! // Wrap the whole router: axum routes before `Router::layer` middleware runs.
-//! let app = Router::new().fallback_service(TusLayer::new(Config::new(composer)).layer(router));
+//! let app: Router = Router::new().fallback_service(TusLayer::new(Config::new(composer)).layer(router));
 //! # let _ = app;
 //! // axum::serve(listener, app).await
 //! ```
