@@ -36,7 +36,10 @@ struct Reply {
 
 impl Reply {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -51,8 +54,16 @@ impl Conn {
         })
     }
 
-    async fn send_head(&mut self, method: &str, path: &str, headers: &[(&str, String)]) -> Result<(), Error> {
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nTus-Resumable: 1.0.0\r\n", self.host);
+    async fn send_head(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Result<(), Error> {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nTus-Resumable: 1.0.0\r\n",
+            self.host
+        );
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -75,7 +86,11 @@ impl Conn {
         };
         let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
         let mut lines = head.split("\r\n");
-        let status = lines.next().and_then(|l| l.split(' ').nth(1)).ok_or("bad status line")?.parse()?;
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .ok_or("bad status line")?
+            .parse()?;
         let headers: Vec<(String, String)> = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
@@ -83,10 +98,14 @@ impl Conn {
         self.buf.drain(..end);
         let reply = Reply { status, headers };
         if has_body {
-            if reply.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            if reply
+                .header("transfer-encoding")
+                .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+            {
                 loop {
                     let line = self.read_line().await?;
-                    let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)?;
+                    let size =
+                        usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)?;
                     if size == 0 {
                         // Trailers, if any, end with an empty line.
                         while !self.read_line().await?.is_empty() {}
@@ -129,7 +148,15 @@ impl Conn {
     }
 
     async fn create(&mut self, base: &str, length: u64) -> Result<String, Error> {
-        self.send_head("POST", base, &[("Upload-Length", length.to_string()), ("Content-Length", "0".into())]).await?;
+        self.send_head(
+            "POST",
+            base,
+            &[
+                ("Upload-Length", length.to_string()),
+                ("Content-Length", "0".into()),
+            ],
+        )
+        .await?;
         let reply = self.read_reply(true).await?;
         if reply.status != 201 {
             return Err(format!("POST answered {}", reply.status).into());
@@ -137,7 +164,11 @@ impl Conn {
         let location = reply.header("location").ok_or("no Location")?;
         // Absolute or relative: keep the path.
         let path = match location.find("://") {
-            Some(i) => &location[location[i + 3..].find('/').map_or(location.len(), |j| i + 3 + j)..],
+            Some(i) => {
+                &location[location[i + 3..]
+                    .find('/')
+                    .map_or(location.len(), |j| i + 3 + j)..]
+            }
             None => location,
         };
         Ok(path.to_owned())
@@ -158,7 +189,9 @@ impl Conn {
 }
 
 fn parse_endpoint(endpoint: &str) -> Result<(SocketAddr, String), Error> {
-    let rest = endpoint.strip_prefix("http://").ok_or("endpoint must be http://host:port/path")?;
+    let rest = endpoint
+        .strip_prefix("http://")
+        .ok_or("endpoint must be http://host:port/path")?;
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let addr = authority.parse()?;
     Ok((addr, format!("/{path}")))
@@ -184,9 +217,17 @@ async fn big(endpoint: &str, size: u64) -> Result<(), Error> {
     let reply = conn.read_reply(true).await?;
     let secs = start.elapsed().as_secs_f64();
     if reply.status != 204 || reply.header("upload-offset") != Some(size.to_string().as_str()) {
-        return Err(format!("PATCH answered {} offset {:?}", reply.status, reply.header("upload-offset")).into());
+        return Err(format!(
+            "PATCH answered {} offset {:?}",
+            reply.status,
+            reply.header("upload-offset")
+        )
+        .into());
     }
-    println!("RESULT mode=big bytes={size} secs={secs:.3} mib_per_s={:.1}", size as f64 / secs / 1048576.0);
+    println!(
+        "RESULT mode=big bytes={size} secs={secs:.3} mib_per_s={:.1}",
+        size as f64 / secs / 1048576.0
+    );
     Ok(())
 }
 
@@ -204,7 +245,10 @@ fn rawfile(dir: &str, size: u64) -> Result<(), Error> {
     drop(file);
     let secs = start.elapsed().as_secs_f64();
     std::fs::remove_file(&path)?;
-    println!("RESULT mode=rawfile bytes={size} secs={secs:.3} mib_per_s={:.1}", size as f64 / secs / 1048576.0);
+    println!(
+        "RESULT mode=rawfile bytes={size} secs={secs:.3} mib_per_s={:.1}",
+        size as f64 / secs / 1048576.0
+    );
     Ok(())
 }
 
@@ -239,7 +283,10 @@ async fn small(endpoint: &str, count: usize, concurrency: usize, size: usize) ->
         res??;
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("RESULT mode=small uploads={count} secs={secs:.3} uploads_per_s={:.1}", count as f64 / secs);
+    println!(
+        "RESULT mode=small uploads={count} secs={secs:.3} uploads_per_s={:.1}",
+        count as f64 / secs
+    );
     Ok(())
 }
 
@@ -286,13 +333,29 @@ async fn trickle(endpoint: &str, uploads: usize, rate: usize, seconds: u64) -> R
 
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |i: usize| args.get(i).map(String::as_str).ok_or_else(|| Error::from("missing argument; see the file's docs"));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let arg = |i: usize| {
+        args.get(i)
+            .map(String::as_str)
+            .ok_or_else(|| Error::from("missing argument; see the file's docs"))
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match arg(0)? {
         "big" => rt.block_on(big(arg(1)?, arg(2)?.parse()?)),
         "rawfile" => rawfile(arg(1)?, arg(2)?.parse()?),
-        "small" => rt.block_on(small(arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?, arg(4)?.parse()?)),
-        "trickle" => rt.block_on(trickle(arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?, arg(4)?.parse()?)),
+        "small" => rt.block_on(small(
+            arg(1)?,
+            arg(2)?.parse()?,
+            arg(3)?.parse()?,
+            arg(4)?.parse()?,
+        )),
+        "trickle" => rt.block_on(trickle(
+            arg(1)?,
+            arg(2)?.parse()?,
+            arg(3)?.parse()?,
+            arg(4)?.parse()?,
+        )),
         other => Err(format!("unknown mode {other}").into()),
     }
 }

@@ -65,3 +65,8 @@ pub use info::FileInfo;
 pub use layer::{ResponseFuture, TusLayer, TusService};
 pub use lock::Locker;
 pub use store::{Concater, DataStore, Finisher, GetReader, LengthDeferrer, Terminater};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

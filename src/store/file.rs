@@ -80,7 +80,10 @@ impl FileStore {
         let json = serde_json::to_vec(&InfoFile::from_info(info))
             .map_err(|e| StoreError::Other(e.into()))?;
         tokio::task::spawn_blocking(move || {
-            let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)?;
             file.write_all(&json)
         })
         .await

@@ -24,6 +24,34 @@ use crate::info::FileInfo;
 pub type UploadReader = Box<dyn AsyncRead + Send + Unpin>;
 
 /// The core of every store: create uploads, write their data, describe them.
+///
+/// A store wrapping another one, here to log each write:
+///
+/// ```
+/// use async_trait::async_trait;
+/// use tower_tus::{DataStore, FileInfo, StoreComposer, StoreError, body::UploadBody, store::MemoryStore};
+///
+/// struct Logged(MemoryStore);
+///
+/// #[async_trait]
+/// impl DataStore for Logged {
+///     async fn new_upload(&self, info: FileInfo) -> Result<FileInfo, StoreError> {
+///         self.0.new_upload(info).await
+///     }
+///     async fn write_chunk(&self, id: &str, offset: u64, src: &mut UploadBody) -> Result<u64, StoreError> {
+///         let written = self.0.write_chunk(id, offset, src).await?;
+///         println!("{id}: {written} bytes at {offset}");
+///         Ok(written)
+///     }
+///     async fn get_info(&self, id: &str) -> Result<FileInfo, StoreError> {
+///         self.0.get_info(id).await
+///     }
+/// }
+///
+/// let mut composer = StoreComposer::new();
+/// composer.use_core(Logged(MemoryStore::new()));
+/// assert!(composer.capabilities().core);
+/// ```
 #[async_trait]
 pub trait DataStore: Send + Sync + 'static {
     /// Creates the upload described by `info` (its id is already chosen and
@@ -49,6 +77,16 @@ pub trait DataStore: Send + Sync + 'static {
 }
 
 /// The termination extension: deleting uploads.
+///
+/// ```
+/// use tower_tus::{StoreComposer, store::MemoryStore};
+///
+/// let mut composer = StoreComposer::new();
+/// let store = MemoryStore::new();
+/// composer.use_core(store.clone());
+/// composer.use_terminater(store); // DELETE is served and `termination` advertised
+/// assert!(composer.capabilities().terminater);
+/// ```
 #[async_trait]
 pub trait Terminater: Send + Sync + 'static {
     /// Deletes upload `id` and its bytes.
@@ -56,6 +94,25 @@ pub trait Terminater: Send + Sync + 'static {
 }
 
 /// Told when an upload's last byte has arrived.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use tower_tus::{Finisher, StoreComposer, StoreError};
+///
+/// struct Announce;
+///
+/// #[async_trait]
+/// impl Finisher for Announce {
+///     async fn finish_upload(&self, id: &str) -> Result<(), StoreError> {
+///         println!("{id} is complete");
+///         Ok(())
+///     }
+/// }
+///
+/// let mut composer = StoreComposer::new();
+/// composer.use_finisher(Announce);
+/// assert!(composer.capabilities().finisher);
+/// ```
 #[async_trait]
 pub trait Finisher: Send + Sync + 'static {
     /// Finishes upload `id` (moving it into place, committing it, …).
@@ -63,6 +120,19 @@ pub trait Finisher: Send + Sync + 'static {
 }
 
 /// Reading an upload's bytes back, for downloads.
+///
+/// ```
+/// use tokio::io::AsyncReadExt;
+/// use tower_tus::{DataStore, FileInfo, GetReader, store::MemoryStore};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let store = MemoryStore::new();
+/// store.new_upload(FileInfo::new("a").with_size(Some(0))).await.unwrap();
+/// let mut bytes = Vec::new();
+/// store.get_reader("a").await.unwrap().read_to_end(&mut bytes).await.unwrap();
+/// assert!(bytes.is_empty());
+/// # }
+/// ```
 #[async_trait]
 pub trait GetReader: Send + Sync + 'static {
     /// A reader over the bytes of upload `id` received so far.
@@ -70,6 +140,22 @@ pub trait GetReader: Send + Sync + 'static {
 }
 
 /// The concatenation extension: making a final upload from partial ones.
+///
+/// Registered with [`StoreComposer::use_concater`](crate::StoreComposer::use_concater).
+///
+/// ```
+/// use async_trait::async_trait;
+/// use tower_tus::{Concater, FileInfo, StoreError};
+///
+/// struct NoConcat;
+///
+/// #[async_trait]
+/// impl Concater for NoConcat {
+///     async fn concat_uploads(&self, _id: &str, _partials: &[FileInfo]) -> Result<(), StoreError> {
+///         Err(StoreError::Conflict("not here".into()))
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait Concater: Send + Sync + 'static {
     /// Fills the final upload `id` with the bytes of `partials`, in order.
@@ -77,6 +163,22 @@ pub trait Concater: Send + Sync + 'static {
 }
 
 /// The creation-defer-length extension: setting a length after creation.
+///
+/// Registered with [`StoreComposer::use_length_deferrer`](crate::StoreComposer::use_length_deferrer).
+///
+/// ```
+/// use async_trait::async_trait;
+/// use tower_tus::{LengthDeferrer, StoreError};
+///
+/// struct Fixed;
+///
+/// #[async_trait]
+/// impl LengthDeferrer for Fixed {
+///     async fn declare_length(&self, _id: &str, _length: u64) -> Result<(), StoreError> {
+///         Ok(())
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait LengthDeferrer: Send + Sync + 'static {
     /// Fixes the length of upload `id`, created without one.

@@ -16,6 +16,9 @@ fn main() -> std::process::ExitCode {
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // File-store I/O runs on the blocking pool. Past a few threads more
+        // only contend on the same folder, and each one costs memory.
+        .max_blocking_threads(32)
         .build()
     {
         Ok(rt) => rt,
