@@ -7,6 +7,10 @@ use crate::handler::UploadHandler;
 /// A [`Layer`] that serves tus uploads under the configured base path and
 /// passes every other request to the inner service untouched.
 ///
+/// `X-HTTP-Method-Override`, CORS and the `Tus-Resumable` check apply to
+/// requests under the base path only; the inner service sees its requests
+/// exactly as they arrived.
+///
 /// ```
 /// use tower_tus::{Config, StoreComposer, TusLayer, store::MemoryStore};
 ///
