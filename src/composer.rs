@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::lock::Locker;
-use crate::store::{Concater, DataStore, Finisher, GetReader, LengthDeferrer, Terminater};
+use crate::store::{
+    Concater, DataStore, Finisher, GetReader, LengthDeferrer, Lister, Terminater, Truncater,
+};
 
 /// A core [`DataStore`] and the extensions that go with it, possibly from
 /// different stores (tusd's composer).
@@ -18,7 +20,10 @@ use crate::store::{Concater, DataStore, Finisher, GetReader, LengthDeferrer, Ter
 /// let mut composer = StoreComposer::new();
 /// MemoryStore::new().use_in(&mut composer);
 /// MemoryLocker::new().use_in(&mut composer);
-/// assert_eq!(composer.capabilities().to_string(), "Core: ✓ Terminater: ✓ Finisher: ✗ Locker: ✓ GetReader: ✓ Concater: ✗ LengthDeferrer: ✗");
+/// assert_eq!(
+///     composer.capabilities().to_string(),
+///     "Core: ✓ Terminater: ✓ Finisher: ✗ Locker: ✓ GetReader: ✓ Concater: ✓ LengthDeferrer: ✓ Truncater: ✓ Lister: ✓"
+/// );
 /// ```
 #[derive(Clone, Default)]
 pub struct StoreComposer {
@@ -29,6 +34,8 @@ pub struct StoreComposer {
     pub(crate) get_reader: Option<Arc<dyn GetReader>>,
     pub(crate) concater: Option<Arc<dyn Concater>>,
     pub(crate) length_deferrer: Option<Arc<dyn LengthDeferrer>>,
+    pub(crate) truncater: Option<Arc<dyn Truncater>>,
+    pub(crate) lister: Option<Arc<dyn Lister>>,
 }
 
 impl StoreComposer {
@@ -72,6 +79,16 @@ impl StoreComposer {
         self.length_deferrer = Some(Arc::new(store));
     }
 
+    /// Sets the truncater, which lets chunks failing their checksum vanish.
+    pub fn use_truncater(&mut self, store: impl Truncater) {
+        self.truncater = Some(Arc::new(store));
+    }
+
+    /// Sets the lister, which lets expired uploads be found and cleaned up.
+    pub fn use_lister(&mut self, store: impl Lister) {
+        self.lister = Some(Arc::new(store));
+    }
+
     /// What this composer holds.
     pub fn capabilities(&self) -> Capabilities {
         Capabilities {
@@ -82,6 +99,8 @@ impl StoreComposer {
             get_reader: self.get_reader.is_some(),
             concater: self.concater.is_some(),
             length_deferrer: self.length_deferrer.is_some(),
+            truncater: self.truncater.is_some(),
+            lister: self.lister.is_some(),
         }
     }
 }
@@ -118,6 +137,10 @@ pub struct Capabilities {
     pub concater: bool,
     /// Deferred lengths.
     pub length_deferrer: bool,
+    /// Truncation (for checksums).
+    pub truncater: bool,
+    /// Listing (for expiration).
+    pub lister: bool,
 }
 
 impl fmt::Display for Capabilities {
@@ -125,14 +148,16 @@ impl fmt::Display for Capabilities {
         let mark = |b: bool| if b { "✓" } else { "✗" };
         write!(
             f,
-            "Core: {} Terminater: {} Finisher: {} Locker: {} GetReader: {} Concater: {} LengthDeferrer: {}",
+            "Core: {} Terminater: {} Finisher: {} Locker: {} GetReader: {} Concater: {} LengthDeferrer: {} Truncater: {} Lister: {}",
             mark(self.core),
             mark(self.terminater),
             mark(self.finisher),
             mark(self.locker),
             mark(self.get_reader),
             mark(self.concater),
-            mark(self.length_deferrer)
+            mark(self.length_deferrer),
+            mark(self.truncater),
+            mark(self.lister)
         )
     }
 }

@@ -33,6 +33,8 @@ pub struct Config {
     pub(crate) disable_download: bool,
     pub(crate) disable_termination: bool,
     pub(crate) lock_timeout: Duration,
+    pub(crate) expire_after: Option<Duration>,
+    pub(crate) expire_finished_after: Option<Duration>,
 }
 
 impl Config {
@@ -49,6 +51,8 @@ impl Config {
             disable_download: false,
             disable_termination: false,
             lock_timeout: Duration::from_secs(20),
+            expire_after: None,
+            expire_finished_after: None,
         }
     }
 
@@ -110,6 +114,25 @@ impl Config {
     #[must_use]
     pub fn disable_termination(mut self, disable: bool) -> Self {
         self.disable_termination = disable;
+        self
+    }
+
+    /// Unfinished uploads expire this long after their last byte arrived
+    /// (or their creation): the expiration extension. Each PATCH moves the
+    /// deadline forward. Expired uploads answer 410 Gone; their bytes are
+    /// freed by [`UploadHandler::cleanup_expired`](crate::UploadHandler::cleanup_expired)
+    /// or the task of [`UploadHandler::spawn_cleanup`](crate::UploadHandler::spawn_cleanup).
+    #[must_use]
+    pub fn expire_after(mut self, lifetime: Duration) -> Self {
+        self.expire_after = Some(lifetime);
+        self
+    }
+
+    /// Finished uploads expire this long after their last byte arrived.
+    /// Without it they never expire.
+    #[must_use]
+    pub fn expire_finished_after(mut self, lifetime: Duration) -> Self {
+        self.expire_finished_after = Some(lifetime);
         self
     }
 

@@ -22,6 +22,17 @@ pub enum StoreError {
     /// The operation is not possible for this upload in its current state.
     #[error("{0}")]
     Conflict(String),
+    /// The upload is bigger than the store can ever hold.
+    #[error("upload of {size} bytes exceeds the storage limit of {limit} bytes")]
+    TooLarge {
+        /// The upload's size.
+        size: u64,
+        /// The store's limit.
+        limit: u64,
+    },
+    /// The store is full and will not make room.
+    #[error("not enough storage left for this upload")]
+    InsufficientStorage,
     /// An I/O failure of the backing storage.
     #[error("storage i/o failed: {0}")]
     Io(#[from] std::io::Error),
@@ -101,6 +112,21 @@ pub enum TusError {
     /// The request body could not be read to its end (the client went away).
     #[error("request body could not be read: {0}")]
     BodyRead(String),
+    /// The upload has expired.
+    #[error("upload has expired")]
+    Gone,
+    /// `Upload-Checksum` is malformed or names an unsupported algorithm.
+    #[error("invalid Upload-Checksum: {0}")]
+    InvalidChecksum(&'static str),
+    /// The chunk's checksum did not match; the chunk was discarded.
+    #[error("checksum mismatch: the chunk was discarded")]
+    ChecksumMismatch,
+    /// `Upload-Concat` is malformed or names uploads that cannot be concatenated.
+    #[error("invalid Upload-Concat: {0}")]
+    InvalidConcat(String),
+    /// `Upload-Length` on a PATCH differs from the length already set.
+    #[error("Upload-Length cannot change once set")]
+    LengthChange,
     /// The upload's lock could not be acquired in time.
     #[error("timed out waiting for the upload's lock")]
     LockTimeout,
@@ -135,7 +161,16 @@ impl TusError {
             | TusError::InvalidMetadata(_)
             | TusError::ExtensionNotSupported(_)
             | TusError::Interrupted
-            | TusError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            | TusError::BodyRead(_)
+            | TusError::InvalidChecksum(_)
+            | TusError::InvalidConcat(_)
+            | TusError::LengthChange => StatusCode::BAD_REQUEST,
+            TusError::Gone => StatusCode::GONE,
+            TusError::ChecksumMismatch => {
+                StatusCode::from_u16(460).expect("460 is a valid status code")
+            }
+            TusError::Store(StoreError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            TusError::Store(StoreError::InsufficientStorage) => StatusCode::INSUFFICIENT_STORAGE,
             TusError::OffsetMismatch { .. } => StatusCode::CONFLICT,
             TusError::InvalidContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             TusError::MaxSizeExceeded { .. } | TusError::BodyTooLarge => {

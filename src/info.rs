@@ -33,8 +33,10 @@ pub struct FileInfo {
     pub partial_uploads: Vec<String>,
     /// When the upload was created.
     pub created_at: Option<SystemTime>,
-    /// When the upload expires, if it does.
-    pub expires_at: Option<SystemTime>,
+    /// When bytes last arrived (or the upload was created).
+    pub updated_at: Option<SystemTime>,
+    /// For a partial upload: the final uploads made from it.
+    pub used_by: Vec<String>,
     /// Where the bytes live: store-specific keys such as `Type` and `Path`.
     pub storage: BTreeMap<String, String>,
 }
@@ -51,7 +53,8 @@ impl FileInfo {
             is_final: false,
             partial_uploads: Vec::new(),
             created_at: None,
-            expires_at: None,
+            updated_at: None,
+            used_by: Vec::new(),
             storage: BTreeMap::new(),
         }
     }

@@ -44,6 +44,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod body;
+pub mod checksum;
 mod composer;
 mod config;
 pub mod cors;
@@ -64,7 +65,9 @@ pub use handler::UploadHandler;
 pub use info::FileInfo;
 pub use layer::{ResponseFuture, TusLayer, TusService};
 pub use lock::Locker;
-pub use store::{Concater, DataStore, Finisher, GetReader, LengthDeferrer, Terminater};
+pub use store::{
+    Concater, DataStore, Finisher, GetReader, LengthDeferrer, Lister, Terminater, Truncater,
+};
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

@@ -57,7 +57,7 @@ async fn new(store: &dyn Store, id: &str, size: u64) -> FileInfo {
 async fn read_all(store: &dyn Store, id: &str) -> Vec<u8> {
     let mut out = Vec::new();
     store
-        .get_reader(id)
+        .get_reader(id, 0)
         .await
         .unwrap()
         .read_to_end(&mut out)
@@ -209,7 +209,7 @@ async fn unknown_uploads_are_not_found(store: Arc<dyn Store>) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.get_reader("missing").await,
+        store.get_reader("missing", 0).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -226,7 +226,7 @@ async fn terminate_removes_everything(store: Arc<dyn Store>) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.get_reader("t").await,
+        store.get_reader("t", 0).await,
         Err(StoreError::NotFound)
     ));
 }

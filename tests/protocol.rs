@@ -70,7 +70,13 @@ async fn options_answers_200_with_version_extensions_and_max_size(config: Config
     assert_eq!(r.header("tus-max-size"), Some("1000"));
     assert_eq!(
         r.header("tus-extension"),
-        Some("creation,creation-with-upload,termination")
+        Some(
+            "creation,creation-with-upload,creation-defer-length,termination,concatenation,concatenation-unfinished,checksum,checksum-trailer"
+        )
+    );
+    assert_eq!(
+        r.header("tus-checksum-algorithm"),
+        Some("sha1,sha256,sha512,md5,crc32,crc32c")
     );
 }
 
@@ -341,23 +347,50 @@ async fn post_with_data_longer_than_length_is_413_and_creates_nothing(config: Co
 }
 
 async fn post_asking_for_unoffered_extensions_is_400(config: Config) {
-    let h = UploadHandler::new(config);
-    for (k, v) in [
-        ("upload-defer-length", "1"),
-        ("upload-defer-length", "2"),
-        ("upload-concat", "partial"),
-    ] {
+    // Only the core of the store: no extension is offered.
+    let mut composer = tower_tus::StoreComposer::new();
+    composer.use_core(tower_tus::store::MemoryStore::new());
+    drop(config);
+    let h = UploadHandler::new(Config::new(composer));
+    let r = call(&h, empty(tus(Method::OPTIONS, "/files/"))).await;
+    assert_eq!(
+        r.header("tus-extension"),
+        Some("creation,creation-with-upload")
+    );
+    assert_eq!(r.header("tus-checksum-algorithm"), None);
+    let cases: [&[(&str, &str)]; 4] = [
+        &[("upload-defer-length", "1")],
+        &[("upload-concat", "partial"), ("upload-length", "1")],
+        &[
+            ("upload-checksum", "sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0="),
+            ("upload-length", "11"),
+            ("content-type", "application/offset+octet-stream"),
+        ],
+        &[("upload-concat", "final;/files/a")],
+    ];
+    for headers in cases {
+        let mut b = tus(Method::POST, "/files/");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
         let r = call(
             &h,
-            empty(
-                tus(Method::POST, "/files/")
-                    .header(k, v)
-                    .header("upload-length", "1"),
-            ),
+            b.body(Full::new(Bytes::from_static(b"hello world")))
+                .unwrap(),
         )
         .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{k}: {v}");
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{headers:?}");
+        assert!(r.text().contains("not supported"), "{}", r.text());
     }
+    let url = create(&h, 3).await;
+    assert_eq!(
+        call(&h, empty(tus(Method::DELETE, &url))).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        call(&h, empty(Request::get(&url))).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
 }
 
 async fn head_reports_offset_length_metadata_and_no_store(config: Config) {
@@ -572,10 +605,7 @@ async fn delete_is_405_when_termination_is_disabled(config: Config) {
     );
     assert_eq!(offset(&h, &url).await, Some(0));
     let r = call(&h, empty(tus(Method::OPTIONS, "/files/"))).await;
-    assert_eq!(
-        r.header("tus-extension"),
-        Some("creation,creation-with-upload")
-    );
+    assert!(!r.header("tus-extension").unwrap().contains("termination"));
 }
 
 async fn get_downloads_the_bytes_with_content_length(config: Config) {

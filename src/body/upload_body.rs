@@ -8,6 +8,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 
+use crate::checksum::MultiHasher;
 use crate::error::BoxError;
 use crate::lock::ReleaseSignal;
 
@@ -53,6 +54,7 @@ pub struct UploadBody {
     bytes_read: u64,
     release: Option<ReleaseSignal>,
     trailers: Option<HeaderMap>,
+    hasher: Option<MultiHasher>,
     end: Option<BodyEnd>,
 }
 
@@ -69,8 +71,21 @@ impl UploadBody {
             bytes_read: 0,
             release: None,
             trailers: None,
+            hasher: None,
             end: None,
         }
+    }
+
+    /// Hashes every yielded byte, for checksum verification.
+    #[must_use]
+    pub fn with_hasher(mut self, hasher: MultiHasher) -> Self {
+        self.hasher = Some(hasher);
+        self
+    }
+
+    /// Takes the hasher, with everything yielded so far fed to it.
+    pub fn take_hasher(&mut self) -> Option<MultiHasher> {
+        self.hasher.take()
     }
 
     /// Stops reading as soon as `signal` is raised.
@@ -141,6 +156,9 @@ impl UploadBody {
             self.bytes_read += data.len() as u64;
             if data.is_empty() {
                 return Poll::Ready(None);
+            }
+            if let Some(hasher) = &mut self.hasher {
+                hasher.update(&data);
             }
             return Poll::Ready(Some(data));
         }

@@ -12,8 +12,18 @@ impl UploadHandler {
             _ => return Err(TusError::MethodNotAllowed),
         };
         let _lock = self.lock(id).await?;
-        self.inner.core.get_info(id).await?;
+        let info = self.inner.core.get_info(id).await?;
+        self.check_expired(&info)?;
+        // A partial upload stays while a final upload still needs its bytes.
+        for final_id in &info.used_by {
+            if let Ok(f) = self.inner.core.get_info(final_id).await {
+                if !f.is_complete() {
+                    return Err(TusError::Forbidden);
+                }
+            }
+        }
         terminater.terminate(id).await?;
+        tracing::info!(id, "upload terminated");
         let mut res = Response::new(HandlerBody::empty());
         *res.status_mut() = StatusCode::NO_CONTENT;
         Ok(res)

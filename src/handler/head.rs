@@ -3,17 +3,24 @@ use http::{HeaderValue, Response, StatusCode, header};
 use super::UploadHandler;
 use crate::body::HandlerBody;
 use crate::error::TusError;
-use crate::headers::{UPLOAD_DEFER_LENGTH, UPLOAD_LENGTH, UPLOAD_METADATA, UPLOAD_OFFSET};
+use crate::headers::{
+    UPLOAD_CONCAT, UPLOAD_DEFER_LENGTH, UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_METADATA,
+    UPLOAD_OFFSET,
+};
 use crate::metadata;
 
 impl UploadHandler {
     pub(super) async fn head_upload(&self, id: &str) -> Result<Response<HandlerBody>, TusError> {
         let info = self.inner.core.get_info(id).await?;
+        self.check_expired(&info)?;
         let mut res = Response::new(HandlerBody::empty());
         *res.status_mut() = StatusCode::OK;
         let headers = res.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(UPLOAD_OFFSET, HeaderValue::from(info.offset));
+        // A final upload still waiting for its partials has no offset to tell.
+        if !info.is_final || info.is_complete() {
+            headers.insert(UPLOAD_OFFSET, HeaderValue::from(info.offset));
+        }
         match info.size {
             Some(size) => headers.insert(UPLOAD_LENGTH, HeaderValue::from(size)),
             None => headers.insert(UPLOAD_DEFER_LENGTH, HeaderValue::from_static("1")),
@@ -22,6 +29,12 @@ impl UploadHandler {
             if let Ok(v) = HeaderValue::from_str(&metadata::serialize(&info.metadata)) {
                 headers.insert(UPLOAD_METADATA, v);
             }
+        }
+        if let Some(concat) = self.concat_header(&info) {
+            headers.insert(UPLOAD_CONCAT, concat);
+        }
+        if let Some(expires) = self.expires_header(&info) {
+            headers.insert(UPLOAD_EXPIRES, expires);
         }
         Ok(res)
     }

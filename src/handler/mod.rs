@@ -34,8 +34,10 @@
 //! # }
 //! ```
 
+mod concat;
 mod delete;
 mod download;
+mod expiry;
 mod get;
 mod head;
 mod location;
@@ -107,9 +109,23 @@ impl UploadHandler {
 
     /// The extensions the handler offers with the composed stores.
     fn extensions_of(config: &Config) -> Vec<&'static str> {
+        let composer = &config.composer;
         let mut out = vec!["creation", "creation-with-upload"];
-        if config.composer.terminater.is_some() && !config.disable_termination {
+        if composer.length_deferrer.is_some() {
+            out.push("creation-defer-length");
+        }
+        if composer.terminater.is_some() && !config.disable_termination {
             out.push("termination");
+        }
+        if composer.concater.is_some() {
+            out.extend(["concatenation", "concatenation-unfinished"]);
+        }
+        if composer.truncater.is_some() {
+            out.extend(["checksum", "checksum-trailer"]);
+        }
+        let expires = config.expire_after.is_some() || config.expire_finished_after.is_some();
+        if expires && composer.terminater.is_some() && composer.lister.is_some() {
+            out.push("expiration");
         }
         out
     }

@@ -5,7 +5,7 @@ use http_body::Body;
 use super::{UploadHandler, content_length, is_offset_octet_stream};
 use crate::body::HandlerBody;
 use crate::error::{BoxError, TusError};
-use crate::headers::{UPLOAD_OFFSET, parse_u64};
+use crate::headers::{UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_OFFSET, parse_u64};
 
 impl UploadHandler {
     pub(super) async fn patch_upload<B>(
@@ -26,9 +26,15 @@ impl UploadHandler {
             .get(UPLOAD_OFFSET)
             .and_then(parse_u64)
             .ok_or(TusError::InvalidUploadOffset)?;
+        let new_length = match headers.get(UPLOAD_LENGTH) {
+            Some(v) => Some(parse_u64(v).ok_or(TusError::InvalidUploadLength)?),
+            None => None,
+        };
+        let checksum = self.checksum_request(headers)?;
 
         let lock = self.lock(&id).await?;
-        let info = self.inner.core.get_info(&id).await?;
+        let mut info = self.inner.core.get_info(&id).await?;
+        self.check_expired(&info)?;
         if info.is_final {
             return Err(TusError::Forbidden);
         }
@@ -38,6 +44,16 @@ impl UploadHandler {
                 server: info.offset,
             });
         }
+        let mut declared_now = false;
+        match (info.size, new_length) {
+            (Some(size), Some(len)) if size != len => return Err(TusError::LengthChange),
+            (None, Some(len)) => {
+                self.declare_length(&info.id, info.offset, len).await?;
+                info.size = Some(len);
+                declared_now = true;
+            }
+            _ => {}
+        }
         if let (Some(size), Some(len)) = (
             info.size,
             content_length(headers).or(body.size_hint().exact()),
@@ -46,13 +62,42 @@ impl UploadHandler {
                 return Err(TusError::BodyTooLarge);
             }
         }
-        let offset = self.write_body(&info, body, lock.as_ref()).await?;
+        let offset = self
+            .write_body(&info, body, lock.as_ref(), checksum)
+            .await?;
+        if declared_now && info.is_complete() {
+            // The deferred length was declared equal to what had already arrived.
+            self.complete(&info.id).await?;
+        }
         drop(lock);
 
         let mut res = Response::new(HandlerBody::empty());
         *res.status_mut() = StatusCode::NO_CONTENT;
         res.headers_mut()
             .insert(UPLOAD_OFFSET, HeaderValue::from(offset));
+        if let Some(expires) = self.expires_after_write(&info, offset) {
+            res.headers_mut().insert(UPLOAD_EXPIRES, expires);
+        }
         Ok(res)
+    }
+
+    /// Fixes a deferred length, under the size limit and not below what arrived.
+    async fn declare_length(&self, id: &str, offset: u64, length: u64) -> Result<(), TusError> {
+        let config = &self.inner.config;
+        let deferrer = config
+            .composer
+            .length_deferrer
+            .clone()
+            .ok_or(TusError::ExtensionNotSupported("creation-defer-length"))?;
+        if let Some(max) = config.max_size {
+            if length > max {
+                return Err(TusError::MaxSizeExceeded { max });
+            }
+        }
+        if length < offset {
+            return Err(TusError::InvalidUploadLength);
+        }
+        deferrer.declare_length(id, length).await?;
+        Ok(())
     }
 }

@@ -1,14 +1,15 @@
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body::Body;
 
+use super::concat::Concat;
 use super::{UploadHandler, content_length, is_offset_octet_stream};
 use crate::body::HandlerBody;
 use crate::error::{BoxError, TusError};
 use crate::headers::{
-    UPLOAD_CONCAT, UPLOAD_DEFER_LENGTH, UPLOAD_LENGTH, UPLOAD_METADATA, UPLOAD_OFFSET, parse_u64,
+    UPLOAD_CONCAT, UPLOAD_DEFER_LENGTH, UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_METADATA,
+    UPLOAD_OFFSET, parse_u64,
 };
-use crate::id::is_valid_id;
 use crate::info::FileInfo;
 use crate::metadata::{self, Metadata, MetadataError};
 
@@ -25,75 +26,102 @@ impl UploadHandler {
         let headers = &parts.headers;
         let config = &self.inner.config;
 
-        if headers.contains_key(UPLOAD_CONCAT) {
-            return Err(TusError::ExtensionNotSupported("concatenation"));
-        }
-        if let Some(defer) = headers.get(UPLOAD_DEFER_LENGTH) {
-            if defer != "1" || headers.contains_key(UPLOAD_LENGTH) {
-                return Err(TusError::InvalidDeferLength);
+        let concat = match headers.get(UPLOAD_CONCAT) {
+            None => None,
+            Some(_) if config.composer.concater.is_none() => {
+                return Err(TusError::ExtensionNotSupported("concatenation"));
             }
-            return Err(TusError::ExtensionNotSupported("creation-defer-length"));
-        }
-        let size = headers
-            .get(UPLOAD_LENGTH)
-            .and_then(parse_u64)
-            .ok_or(TusError::InvalidUploadLength)?;
-        if let Some(max) = config.max_size {
-            if size > max {
-                return Err(TusError::MaxSizeExceeded { max });
-            }
-        }
-        let metadata = match headers.get(UPLOAD_METADATA) {
-            None => Metadata::new(),
-            Some(v) => {
-                let text = v.to_str().map_err(|_| {
-                    TusError::InvalidMetadata(MetadataError::InvalidKey(String::new()))
-                })?;
-                metadata::parse(text)?
-            }
+            Some(v) => Some(self.parse_concat(v)?),
         };
+        let metadata = parse_metadata(headers)?;
         let with_data = is_offset_octet_stream(headers);
-        if with_data
-            && content_length(headers)
-                .or(body.size_hint().exact())
-                .is_some_and(|len| len > size)
-        {
-            return Err(TusError::BodyTooLarge);
-        }
 
-        let id = config.make_upload_id.make();
-        if !is_valid_id(&id) {
-            return Err(TusError::InvalidGeneratedId);
-        }
-        let info = self
-            .inner
-            .core
-            .new_upload(
-                FileInfo::new(id)
-                    .with_size(Some(size))
-                    .with_metadata(metadata),
-            )
-            .await?;
-        tracing::info!(id = %info.id, size, "upload created");
-        let location = self.location(headers, &info.id);
-
-        let offset = if with_data {
-            let lock = self.lock(&info.id).await?;
-            self.write_body(&info, body, lock.as_ref()).await?
+        let info = if let Some(Concat::Final(ids)) = concat {
+            if headers.contains_key(UPLOAD_LENGTH) || headers.contains_key(UPLOAD_DEFER_LENGTH) {
+                return Err(TusError::InvalidConcat(
+                    "a final upload takes no length".into(),
+                ));
+            }
+            if with_data {
+                return Err(TusError::Forbidden);
+            }
+            self.create_final(metadata, ids).await?
         } else {
-            if size == 0 {
+            let size = self.declared_length(headers)?;
+            let checksum = if with_data {
+                self.checksum_request(headers)?
+            } else {
+                None
+            };
+            let declared = content_length(headers).or(body.size_hint().exact());
+            if with_data && size.zip(declared).is_some_and(|(size, len)| len > size) {
+                return Err(TusError::BodyTooLarge);
+            }
+            let mut info = FileInfo::new(self.new_id()?)
+                .with_size(size)
+                .with_metadata(metadata);
+            info.is_partial = matches!(concat, Some(Concat::Partial));
+            let mut info = self.inner.core.new_upload(info).await?;
+            tracing::info!(id = %info.id, size = ?size, "upload created");
+            if with_data {
+                let lock = self.lock(&info.id).await?;
+                info.offset = self
+                    .write_body(&info, body, lock.as_ref(), checksum)
+                    .await?;
+            } else if size == Some(0) {
                 self.complete(&info.id).await?;
             }
-            0
+            info
         };
 
         let mut res = Response::new(HandlerBody::empty());
         *res.status_mut() = StatusCode::CREATED;
         let out = res.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&location) {
+        if let Ok(v) = HeaderValue::from_str(&self.location(headers, &info.id)) {
             out.insert(header::LOCATION, v);
         }
-        out.insert(UPLOAD_OFFSET, HeaderValue::from(offset));
+        if !info.is_final || info.is_complete() {
+            out.insert(UPLOAD_OFFSET, HeaderValue::from(info.offset));
+        }
+        if let Some(expires) = self.expires_after_write(&info, info.offset) {
+            out.insert(UPLOAD_EXPIRES, expires);
+        }
         Ok(res)
+    }
+
+    /// The length a creation declares: `Some` from `Upload-Length`, `None`
+    /// when deferred.
+    fn declared_length(&self, headers: &HeaderMap) -> Result<Option<u64>, TusError> {
+        let config = &self.inner.config;
+        let size = match (headers.get(UPLOAD_LENGTH), headers.get(UPLOAD_DEFER_LENGTH)) {
+            (Some(_), Some(_)) => return Err(TusError::InvalidDeferLength),
+            (None, Some(defer)) => {
+                if defer != "1" {
+                    return Err(TusError::InvalidDeferLength);
+                }
+                if config.composer.length_deferrer.is_none() {
+                    return Err(TusError::ExtensionNotSupported("creation-defer-length"));
+                }
+                return Ok(None);
+            }
+            (Some(v), None) => parse_u64(v).ok_or(TusError::InvalidUploadLength)?,
+            (None, None) => return Err(TusError::InvalidUploadLength),
+        };
+        match config.max_size {
+            Some(max) if size > max => Err(TusError::MaxSizeExceeded { max }),
+            _ => Ok(Some(size)),
+        }
+    }
+}
+
+fn parse_metadata(headers: &HeaderMap) -> Result<Metadata, TusError> {
+    match headers.get(UPLOAD_METADATA) {
+        None => Ok(Metadata::new()),
+        Some(v) => {
+            let text = v
+                .to_str()
+                .map_err(|_| TusError::InvalidMetadata(MetadataError::InvalidKey(String::new())))?;
+            Ok(metadata::parse(text)?)
+        }
     }
 }

@@ -10,7 +10,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use super::{DataStore, GetReader, Terminater, UploadReader};
+use super::{
+    Concater, DataStore, GetReader, LengthDeferrer, Lister, Terminater, Truncater, UploadReader,
+};
 use crate::body::UploadBody;
 use crate::composer::StoreComposer;
 use crate::error::StoreError;
@@ -27,7 +29,7 @@ const MAX_BATCH: usize = 4 * 1024 * 1024;
 /// tusd's field names, so folders written by tusd are served and the other
 /// way round. An upload's offset is its data file's length: whatever
 /// reached the disk survives a crash, and a new process over the same folder
-/// resumes every upload.
+/// resumes every upload. It offers every extension.
 ///
 /// ```
 /// use tower_tus::{StoreComposer, store::FileStore};
@@ -58,6 +60,10 @@ impl FileStore {
         composer.use_core(self.clone());
         composer.use_terminater(self.clone());
         composer.use_get_reader(self.clone());
+        composer.use_concater(self.clone());
+        composer.use_length_deferrer(self.clone());
+        composer.use_truncater(self.clone());
+        composer.use_lister(self.clone());
     }
 
     fn data_path(&self, id: &str) -> Result<PathBuf, StoreError> {
@@ -89,6 +95,23 @@ impl FileStore {
         .await
         .map_err(|e| StoreError::Other(e.into()))??;
         Ok(())
+    }
+
+    /// Rewrites the `.info` of an existing upload, atomically.
+    async fn write_info(&self, info: &FileInfo) -> Result<(), StoreError> {
+        let path = self.info_path(&info.id)?;
+        let json = serde_json::to_vec(&InfoFile::from_info(info))
+            .map_err(|e| StoreError::Other(e.into()))?;
+        let tmp = path.with_extension("info.tmp");
+        tokio::fs::write(&tmp, json).await?;
+        tokio::fs::rename(&tmp, &path).await?;
+        Ok(())
+    }
+
+    async fn update_info(&self, id: &str, f: impl FnOnce(&mut FileInfo)) -> Result<(), StoreError> {
+        let mut info = self.get_info(id).await?;
+        f(&mut info);
+        self.write_info(&info).await
     }
 }
 
@@ -178,11 +201,12 @@ impl DataStore for FileStore {
         let file: InfoFile = serde_json::from_slice(&json)
             .map_err(|e| StoreError::Corrupt(format!("{id}.info: {e}")))?;
         let mut info = file.into_info();
-        // The data file is the truth about how much arrived.
-        info.offset = tokio::fs::metadata(self.data_path(id)?)
+        // The data file is the truth about how much arrived, and when.
+        let data = tokio::fs::metadata(self.data_path(id)?)
             .await
-            .map_err(not_found_or)?
-            .len();
+            .map_err(not_found_or)?;
+        info.offset = data.len();
+        info.updated_at = data.modified().ok().or(info.created_at);
         Ok(info)
     }
 }
@@ -202,11 +226,96 @@ impl Terminater for FileStore {
 
 #[async_trait]
 impl GetReader for FileStore {
-    async fn get_reader(&self, id: &str) -> Result<UploadReader, StoreError> {
-        let file = tokio::fs::File::open(self.data_path(id)?)
+    async fn get_reader(&self, id: &str, start: u64) -> Result<UploadReader, StoreError> {
+        use tokio::io::AsyncSeekExt;
+        let mut file = tokio::fs::File::open(self.data_path(id)?)
             .await
             .map_err(not_found_or)?;
+        if start > 0 {
+            file.seek(std::io::SeekFrom::Start(start)).await?;
+        }
         Ok(Box::new(file))
+    }
+}
+
+#[async_trait]
+impl Concater for FileStore {
+    async fn concat_uploads(&self, id: &str, partials: &[FileInfo]) -> Result<(), StoreError> {
+        let target = self.data_path(id)?;
+        let sources = partials
+            .iter()
+            .map(|p| self.data_path(&p.id))
+            .collect::<Result<Vec<_>, _>>()?;
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            let mut out = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&target)
+                .map_err(not_found_or)?;
+            // A retried concatenation starts over rather than appending twice.
+            out.set_len(0)?;
+            for source in sources {
+                let mut input = std::fs::File::open(source).map_err(not_found_or)?;
+                io::copy(&mut input, &mut out)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Other(e.into()))?
+    }
+
+    async fn add_final(&self, partial_id: &str, final_id: &str) -> Result<(), StoreError> {
+        self.update_info(partial_id, |info| {
+            if !info.used_by.iter().any(|f| f == final_id) {
+                info.used_by.push(final_id.to_owned());
+            }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl LengthDeferrer for FileStore {
+    async fn declare_length(&self, id: &str, length: u64) -> Result<(), StoreError> {
+        self.update_info(id, |info| info.size = Some(length)).await
+    }
+}
+
+#[async_trait]
+impl Truncater for FileStore {
+    async fn truncate(&self, id: &str, offset: u64) -> Result<(), StoreError> {
+        let path = self.data_path(id)?;
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(not_found_or)?;
+            file.set_len(offset)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Other(e.into()))?
+    }
+}
+
+#[async_trait]
+impl Lister for FileStore {
+    async fn list_uploads(&self) -> Result<Vec<String>, StoreError> {
+        let mut entries = match tokio::fs::read_dir(&self.dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut ids = Vec::new();
+        while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name();
+            if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".info")) {
+                if is_valid_id(id) {
+                    ids.push(id.to_owned());
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
     }
 }
 
@@ -282,9 +391,9 @@ struct InfoFile {
     /// Milliseconds since the Unix epoch.
     #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
     created_at: Option<u64>,
-    /// Milliseconds since the Unix epoch.
-    #[serde(rename = "ExpiresAt", default, skip_serializing_if = "Option::is_none")]
-    expires_at: Option<u64>,
+    /// The final uploads made from this partial one.
+    #[serde(rename = "UsedBy", default, skip_serializing_if = "Vec::is_empty")]
+    used_by: Vec<String>,
 }
 
 fn to_millis(t: SystemTime) -> u64 {
@@ -324,7 +433,7 @@ impl InfoFile {
             storage: Some(info.storage.clone()),
             metadata_binary: (!binary.is_empty()).then_some(binary),
             created_at: info.created_at.map(to_millis),
-            expires_at: info.expires_at.map(to_millis),
+            used_by: info.used_by.clone(),
         }
     }
 
@@ -349,7 +458,7 @@ impl InfoFile {
         info.partial_uploads = self.partial_uploads.unwrap_or_default();
         info.storage = self.storage.unwrap_or_default();
         info.created_at = self.created_at.map(from_millis);
-        info.expires_at = self.expires_at.map(from_millis);
+        info.used_by = self.used_by;
         info
     }
 }

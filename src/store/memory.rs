@@ -4,7 +4,9 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use super::{DataStore, GetReader, Terminater, UploadReader};
+use super::{
+    Concater, DataStore, GetReader, LengthDeferrer, Lister, Terminater, Truncater, UploadReader,
+};
 use crate::body::UploadBody;
 use crate::composer::StoreComposer;
 use crate::error::StoreError;
@@ -12,7 +14,8 @@ use crate::info::FileInfo;
 
 /// Uploads kept in memory: for tests and small deployments.
 ///
-/// Offers termination and downloads besides the core.
+/// Offers every extension: termination, downloads, concatenation, deferred
+/// lengths, truncation (checksums) and listing (expiration).
 ///
 /// ```
 /// use tower_tus::{StoreComposer, store::MemoryStore};
@@ -20,7 +23,7 @@ use crate::info::FileInfo;
 /// let mut composer = StoreComposer::new();
 /// MemoryStore::new().use_in(&mut composer);
 /// let caps = composer.capabilities();
-/// assert!(caps.core && caps.terminater && caps.get_reader);
+/// assert!(caps.core && caps.terminater && caps.get_reader && caps.concater);
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
@@ -44,10 +47,21 @@ impl MemoryStore {
         composer.use_core(self.clone());
         composer.use_terminater(self.clone());
         composer.use_get_reader(self.clone());
+        composer.use_concater(self.clone());
+        composer.use_length_deferrer(self.clone());
+        composer.use_truncater(self.clone());
+        composer.use_lister(self.clone());
     }
 
     fn uploads(&self) -> MutexGuard<'_, HashMap<String, Upload>> {
         self.uploads.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with_upload<T>(&self, id: &str, f: impl FnOnce(&mut Upload) -> T) -> Result<T, StoreError> {
+        self.uploads()
+            .get_mut(id)
+            .map(f)
+            .ok_or(StoreError::NotFound)
     }
 }
 
@@ -55,7 +69,9 @@ impl MemoryStore {
 impl DataStore for MemoryStore {
     async fn new_upload(&self, mut info: FileInfo) -> Result<FileInfo, StoreError> {
         info.offset = 0;
-        info.created_at.get_or_insert_with(SystemTime::now);
+        let now = SystemTime::now();
+        info.created_at.get_or_insert(now);
+        info.updated_at = Some(now);
         info.storage.insert("Type".into(), "memorystore".into());
         let mut uploads = self.uploads();
         if uploads.contains_key(&info.id) {
@@ -80,31 +96,25 @@ impl DataStore for MemoryStore {
         offset: u64,
         src: &mut UploadBody,
     ) -> Result<u64, StoreError> {
-        {
-            let uploads = self.uploads();
-            let upload = uploads.get(id).ok_or(StoreError::NotFound)?;
-            if upload.data.len() as u64 != offset {
-                return Err(StoreError::Conflict(
-                    "offset does not match the stored data".into(),
-                ));
-            }
+        if self.with_upload(id, |u| u.data.len() as u64)? != offset {
+            return Err(StoreError::Conflict(
+                "offset does not match the stored data".into(),
+            ));
         }
         let mut written = 0u64;
         while let Some(chunk) = src.next_chunk().await {
-            let mut uploads = self.uploads();
-            let upload = uploads.get_mut(id).ok_or(StoreError::NotFound)?;
-            upload.data.extend_from_slice(&chunk);
-            upload.info.offset = upload.data.len() as u64;
+            self.with_upload(id, |u| {
+                u.data.extend_from_slice(&chunk);
+                u.info.offset = u.data.len() as u64;
+                u.info.updated_at = Some(SystemTime::now());
+            })?;
             written += chunk.len() as u64;
         }
         Ok(written)
     }
 
     async fn get_info(&self, id: &str) -> Result<FileInfo, StoreError> {
-        self.uploads()
-            .get(id)
-            .map(|u| u.info.clone())
-            .ok_or(StoreError::NotFound)
+        self.with_upload(id, |u| u.info.clone())
     }
 }
 
@@ -120,12 +130,62 @@ impl Terminater for MemoryStore {
 
 #[async_trait]
 impl GetReader for MemoryStore {
-    async fn get_reader(&self, id: &str) -> Result<UploadReader, StoreError> {
-        let data = self
-            .uploads()
-            .get(id)
-            .map(|u| u.data.clone())
-            .ok_or(StoreError::NotFound)?;
+    async fn get_reader(&self, id: &str, start: u64) -> Result<UploadReader, StoreError> {
+        let data = self.with_upload(id, |u| {
+            let start = (start as usize).min(u.data.len());
+            u.data[start..].to_vec()
+        })?;
         Ok(Box::new(std::io::Cursor::new(data)))
+    }
+}
+
+#[async_trait]
+impl Concater for MemoryStore {
+    async fn concat_uploads(&self, id: &str, partials: &[FileInfo]) -> Result<(), StoreError> {
+        let mut uploads = self.uploads();
+        let mut data = Vec::new();
+        for partial in partials {
+            let p = uploads.get(&partial.id).ok_or(StoreError::NotFound)?;
+            data.extend_from_slice(&p.data);
+        }
+        let upload = uploads.get_mut(id).ok_or(StoreError::NotFound)?;
+        upload.info.offset = data.len() as u64;
+        upload.info.updated_at = Some(SystemTime::now());
+        upload.data = data;
+        Ok(())
+    }
+
+    async fn add_final(&self, partial_id: &str, final_id: &str) -> Result<(), StoreError> {
+        self.with_upload(partial_id, |u| {
+            if !u.info.used_by.iter().any(|f| f == final_id) {
+                u.info.used_by.push(final_id.to_owned());
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl LengthDeferrer for MemoryStore {
+    async fn declare_length(&self, id: &str, length: u64) -> Result<(), StoreError> {
+        self.with_upload(id, |u| u.info.size = Some(length))
+    }
+}
+
+#[async_trait]
+impl Truncater for MemoryStore {
+    async fn truncate(&self, id: &str, offset: u64) -> Result<(), StoreError> {
+        self.with_upload(id, |u| {
+            u.data.truncate(offset as usize);
+            u.info.offset = u.data.len() as u64;
+        })
+    }
+}
+
+#[async_trait]
+impl Lister for MemoryStore {
+    async fn list_uploads(&self) -> Result<Vec<String>, StoreError> {
+        let mut ids: Vec<String> = self.uploads().keys().cloned().collect();
+        ids.sort();
+        Ok(ids)
     }
 }

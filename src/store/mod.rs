@@ -121,6 +121,9 @@ pub trait Finisher: Send + Sync + 'static {
 
 /// Reading an upload's bytes back, for downloads.
 ///
+/// Both `FileStore` and `MemoryStore` read an unfinished upload as far as it
+/// has arrived.
+///
 /// ```
 /// use tokio::io::AsyncReadExt;
 /// use tower_tus::{DataStore, FileInfo, GetReader, store::MemoryStore};
@@ -129,14 +132,14 @@ pub trait Finisher: Send + Sync + 'static {
 /// let store = MemoryStore::new();
 /// store.new_upload(FileInfo::new("a").with_size(Some(0))).await.unwrap();
 /// let mut bytes = Vec::new();
-/// store.get_reader("a").await.unwrap().read_to_end(&mut bytes).await.unwrap();
+/// store.get_reader("a", 0).await.unwrap().read_to_end(&mut bytes).await.unwrap();
 /// assert!(bytes.is_empty());
 /// # }
 /// ```
 #[async_trait]
 pub trait GetReader: Send + Sync + 'static {
-    /// A reader over the bytes of upload `id` received so far.
-    async fn get_reader(&self, id: &str) -> Result<UploadReader, StoreError>;
+    /// A reader over the bytes of upload `id` received so far, from byte `start` on.
+    async fn get_reader(&self, id: &str, start: u64) -> Result<UploadReader, StoreError>;
 }
 
 /// The concatenation extension: making a final upload from partial ones.
@@ -154,12 +157,20 @@ pub trait GetReader: Send + Sync + 'static {
 ///     async fn concat_uploads(&self, _id: &str, _partials: &[FileInfo]) -> Result<(), StoreError> {
 ///         Err(StoreError::Conflict("not here".into()))
 ///     }
+///     async fn add_final(&self, _partial_id: &str, _final_id: &str) -> Result<(), StoreError> {
+///         Ok(())
+///     }
 /// }
 /// ```
 #[async_trait]
 pub trait Concater: Send + Sync + 'static {
     /// Fills the final upload `id` with the bytes of `partials`, in order.
     async fn concat_uploads(&self, id: &str, partials: &[FileInfo]) -> Result<(), StoreError>;
+
+    /// Records that the final upload `final_id` is made from the partial
+    /// upload `partial_id` (kept in the partial's [`FileInfo::used_by`]), so
+    /// the final can complete when the partial does.
+    async fn add_final(&self, partial_id: &str, final_id: &str) -> Result<(), StoreError>;
 }
 
 /// The creation-defer-length extension: setting a length after creation.
@@ -183,4 +194,37 @@ pub trait Concater: Send + Sync + 'static {
 pub trait LengthDeferrer: Send + Sync + 'static {
     /// Fixes the length of upload `id`, created without one.
     async fn declare_length(&self, id: &str, length: u64) -> Result<(), StoreError>;
+}
+
+/// Cutting an upload back to an earlier offset: how a chunk that failed its
+/// checksum vanishes (the checksum extension).
+///
+/// ```
+/// use tower_tus::{StoreComposer, store::MemoryStore};
+///
+/// let mut composer = StoreComposer::new();
+/// MemoryStore::new().use_in(&mut composer);
+/// assert!(composer.capabilities().truncater);
+/// ```
+#[async_trait]
+pub trait Truncater: Send + Sync + 'static {
+    /// Drops every byte of upload `id` from `offset` on.
+    async fn truncate(&self, id: &str, offset: u64) -> Result<(), StoreError>;
+}
+
+/// Listing uploads: how expired ones are found and cleaned up.
+///
+/// ```
+/// use tower_tus::{DataStore, FileInfo, Lister, store::MemoryStore};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let store = MemoryStore::new();
+/// store.new_upload(FileInfo::new("a").with_size(Some(1))).await.unwrap();
+/// assert_eq!(store.list_uploads().await.unwrap(), vec!["a".to_owned()]);
+/// # }
+/// ```
+#[async_trait]
+pub trait Lister: Send + Sync + 'static {
+    /// The ids of every upload in the store.
+    async fn list_uploads(&self) -> Result<Vec<String>, StoreError>;
 }
