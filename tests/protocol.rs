@@ -1,6 +1,7 @@
 //! tus 1.0.0, rule by rule, over the HTTP surface; every rule runs on the
 //! memory store and on the file store.
 
+#[macro_use]
 mod common;
 
 use bytes::Bytes;

@@ -1,5 +1,21 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
+
+/// Runs each listed `async fn(StoreComposer)` once with a `MemoryStore` and
+/// once with a `FileStore` in a fresh folder, each with a `MemoryLocker`.
+macro_rules! on_every_store_composer {
+    ($($rule:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test] async fn $rule() { super::$rule(crate::common::memory_composer()).await; })*
+        }
+        mod file {
+            $(#[tokio::test] async fn $rule() {
+                let dir = tempfile::tempdir().unwrap();
+                super::$rule(crate::common::file_composer(dir.path())).await;
+            })*
+        }
+    };
+}
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,18 +31,26 @@ use tower_tus::lock::MemoryLocker;
 use tower_tus::store::{FileStore, MemoryStore};
 use tower_tus::{Config, StoreComposer, UploadHandler};
 
-pub fn memory_config() -> Config {
+pub fn memory_composer() -> StoreComposer {
     let mut composer = StoreComposer::new();
     MemoryStore::new().use_in(&mut composer);
     MemoryLocker::new().use_in(&mut composer);
-    Config::new(composer)
+    composer
 }
 
-pub fn file_config(dir: &Path) -> Config {
+pub fn file_composer(dir: &Path) -> StoreComposer {
     let mut composer = StoreComposer::new();
     FileStore::new(dir).use_in(&mut composer);
     MemoryLocker::new().use_in(&mut composer);
-    Config::new(composer)
+    composer
+}
+
+pub fn memory_config() -> Config {
+    Config::new(memory_composer())
+}
+
+pub fn file_config(dir: &Path) -> Config {
+    Config::new(file_composer(dir))
 }
 
 /// A request with `Tus-Resumable: 1.0.0`.
