@@ -12,10 +12,19 @@ use tower_tus::body::{BodyEnd, UploadBody};
 use tower_tus::lock::ReleaseSignal;
 use tower_tus::metadata::Metadata;
 use tower_tus::store::{FileStore, MemoryStore};
-use tower_tus::{DataStore, FileInfo, GetReader, StoreError, Terminater};
+use tower_tus::{
+    Concater, DataStore, FileInfo, GetReader, LengthDeferrer, Lister, StoreError, Terminater,
+    Truncater,
+};
 
-trait Store: DataStore + Terminater + GetReader {}
-impl<T: DataStore + Terminater + GetReader> Store for T {}
+trait Store:
+    DataStore + Terminater + GetReader + Concater + LengthDeferrer + Truncater + Lister
+{
+}
+impl<T: DataStore + Terminater + GetReader + Concater + LengthDeferrer + Truncater + Lister> Store
+    for T
+{
+}
 
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
@@ -42,6 +51,12 @@ conformance!(
     unknown_uploads_are_not_found,
     terminate_removes_everything,
     get_reader_returns_the_bytes_so_far,
+    get_reader_starts_where_asked,
+    a_deferred_length_is_declared_once,
+    concat_uploads_joins_partials_in_order,
+    add_final_is_recorded_once_per_final,
+    truncate_cuts_back_to_an_offset,
+    list_uploads_names_every_upload,
 );
 
 async fn new(store: &dyn Store, id: &str, size: u64) -> FileInfo {
@@ -239,6 +254,115 @@ async fn get_reader_returns_the_bytes_so_far(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(read_all(&*store, "g").await, b"abc");
+}
+
+async fn get_reader_starts_where_asked(store: Arc<dyn Store>) {
+    new(&*store, "gs", 10).await;
+    store
+        .write_chunk(
+            "gs",
+            0,
+            &mut UploadBody::new(Frames::new(&[b"0123456789"]), 10),
+        )
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    store
+        .get_reader("gs", 7)
+        .await
+        .unwrap()
+        .read_to_end(&mut out)
+        .await
+        .unwrap();
+    assert_eq!(out, b"789");
+}
+
+async fn a_deferred_length_is_declared_once(store: Arc<dyn Store>) {
+    store
+        .new_upload(FileInfo::new("d").with_size(None))
+        .await
+        .unwrap();
+    assert_eq!(store.get_info("d").await.unwrap().size, None);
+    store
+        .write_chunk(
+            "d",
+            0,
+            &mut UploadBody::new(Frames::new(&[b"ab"]), u64::MAX),
+        )
+        .await
+        .unwrap();
+    store.declare_length("d", 5).await.unwrap();
+    let info = store.get_info("d").await.unwrap();
+    assert_eq!((info.size, info.offset), (Some(5), 2));
+}
+
+async fn concat_uploads_joins_partials_in_order(store: Arc<dyn Store>) {
+    let mut parts = Vec::new();
+    for (id, bytes) in [("p1", &b"abc"[..]), ("p2", b"defg")] {
+        let mut info = FileInfo::new(id).with_size(Some(bytes.len() as u64));
+        info.is_partial = true;
+        store.new_upload(info).await.unwrap();
+        store
+            .write_chunk(id, 0, &mut UploadBody::new(Frames::new(&[bytes]), 10))
+            .await
+            .unwrap();
+        parts.push(store.get_info(id).await.unwrap());
+    }
+    let order = vec![parts[1].clone(), parts[0].clone(), parts[1].clone()];
+    let mut fin = FileInfo::new("fin").with_size(Some(11));
+    fin.is_final = true;
+    fin.partial_uploads = vec!["p2".into(), "p1".into(), "p2".into()];
+    store.new_upload(fin).await.unwrap();
+    store.concat_uploads("fin", &order).await.unwrap();
+    let info = store.get_info("fin").await.unwrap();
+    assert_eq!(info.offset, 11);
+    assert!(info.is_final);
+    assert_eq!(info.partial_uploads, vec!["p2", "p1", "p2"]);
+    assert_eq!(read_all(&*store, "fin").await, b"defgabcdefg");
+    // Done again (a retry), the result is the same.
+    store.concat_uploads("fin", &order).await.unwrap();
+    assert_eq!(read_all(&*store, "fin").await, b"defgabcdefg");
+}
+
+async fn add_final_is_recorded_once_per_final(store: Arc<dyn Store>) {
+    let mut info = FileInfo::new("part").with_size(Some(3));
+    info.is_partial = true;
+    store.new_upload(info).await.unwrap();
+    store.add_final("part", "f1").await.unwrap();
+    store.add_final("part", "f1").await.unwrap();
+    store.add_final("part", "f2").await.unwrap();
+    let info = store.get_info("part").await.unwrap();
+    assert_eq!(info.used_by, vec!["f1", "f2"]);
+    assert!(info.is_partial);
+    assert!(matches!(
+        store.add_final("missing", "f1").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn truncate_cuts_back_to_an_offset(store: Arc<dyn Store>) {
+    new(&*store, "tr", 10).await;
+    store
+        .write_chunk("tr", 0, &mut UploadBody::new(Frames::new(&[b"abcdef"]), 10))
+        .await
+        .unwrap();
+    store.truncate("tr", 2).await.unwrap();
+    assert_eq!(store.get_info("tr").await.unwrap().offset, 2);
+    assert_eq!(read_all(&*store, "tr").await, b"ab");
+    store
+        .write_chunk("tr", 2, &mut UploadBody::new(Frames::new(&[b"CD"]), 8))
+        .await
+        .unwrap();
+    assert_eq!(read_all(&*store, "tr").await, b"abCD");
+}
+
+async fn list_uploads_names_every_upload(store: Arc<dyn Store>) {
+    assert!(store.list_uploads().await.unwrap().is_empty());
+    new(&*store, "one", 1).await;
+    new(&*store, "two", 1).await;
+    assert_eq!(store.list_uploads().await.unwrap(), vec!["one", "two"]);
+    store.terminate("one").await.unwrap();
+    assert_eq!(store.list_uploads().await.unwrap(), vec!["two"]);
 }
 
 // File-store specifics: tusd's layout, and ids that could escape the folder.

@@ -62,7 +62,14 @@ fn id_of(url: &str) -> String {
 }
 
 async fn patch(h: &UploadHandler, url: &str, offset: u64, bytes: &[u8]) -> Reply {
-    call(h, data(tus(Method::PATCH, url).header("upload-offset", offset), bytes)).await
+    call(
+        h,
+        data(
+            tus(Method::PATCH, url).header("upload-offset", offset),
+            bytes,
+        ),
+    )
+    .await
 }
 
 async fn download(h: &UploadHandler, url: &str) -> Vec<u8> {
@@ -72,7 +79,11 @@ async fn download(h: &UploadHandler, url: &str) -> Vec<u8> {
 }
 
 async fn create_deferred(h: &UploadHandler) -> String {
-    let r = call(h, empty(tus(Method::POST, "/files/").header("upload-defer-length", "1"))).await;
+    let r = call(
+        h,
+        empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     r.header("location").unwrap().to_owned()
 }
@@ -90,8 +101,20 @@ async fn deferred_length_is_declared_by_a_later_patch(composer: StoreComposer) {
     assert_eq!(r.header("upload-length"), None);
     assert_eq!(r.header("upload-offset"), Some("0"));
 
-    assert_eq!(patch(&h, &url, 0, b"hello ").await.status, StatusCode::NO_CONTENT);
-    let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "6").header("upload-length", "11"), b"world")).await;
+    assert_eq!(
+        patch(&h, &url, 0, b"hello ").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "6")
+                .header("upload-length", "11"),
+            b"world",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(r.header("upload-offset"), Some("11"));
     let r = call(&h, empty(tus(Method::HEAD, &url))).await;
@@ -103,7 +126,16 @@ async fn deferred_length_is_declared_by_a_later_patch(composer: StoreComposer) {
     // Declared equal to what already arrived: complete at once.
     let url = create_deferred(&h).await;
     patch(&h, &url, 0, b"abc").await;
-    let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "3").header("upload-length", "3"), b"")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "3")
+                .header("upload-length", "3"),
+            b"",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(done.ids().len(), 2);
 }
@@ -119,33 +151,90 @@ async fn defer_length_must_be_1_and_alone(composer: StoreComposer) {
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        assert_eq!(call(&h, empty(b)).await.status, StatusCode::BAD_REQUEST, "{headers:?}");
+        assert_eq!(
+            call(&h, empty(b)).await.status,
+            StatusCode::BAD_REQUEST,
+            "{headers:?}"
+        );
     }
 }
 
 async fn a_declared_length_cannot_change(composer: StoreComposer) {
     let h = UploadHandler::new(Config::new(composer));
     let url = create_deferred(&h).await;
-    let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "0").header("upload-length", "10"), b"ab")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "0")
+                .header("upload-length", "10"),
+            b"ab",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "2").header("upload-length", "11"), b"cd")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "2")
+                .header("upload-length", "11"),
+            b"cd",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(offset(&h, &url).await, Some(2));
-    let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "2").header("upload-length", "10"), b"cd")).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "the same length again is fine");
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "2")
+                .header("upload-length", "10"),
+            b"cd",
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NO_CONTENT,
+        "the same length again is fine"
+    );
     // A fixed-length upload is no different.
     let url = create(&h, 5).await;
-    let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "0").header("upload-length", "6"), b"a")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "0")
+                .header("upload-length", "6"),
+            b"a",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
 async fn a_declared_length_obeys_the_max_size(composer: StoreComposer) {
     let h = UploadHandler::new(Config::new(composer).max_size(10));
     let url = create_deferred(&h).await;
-    let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "0").header("upload-length", "11"), b"ab")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "0")
+                .header("upload-length", "11"),
+            b"ab",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     let r = call(&h, empty(tus(Method::HEAD, &url))).await;
-    assert_eq!(r.header("upload-defer-length"), Some("1"), "the length stays undeclared");
+    assert_eq!(
+        r.header("upload-defer-length"),
+        Some("1"),
+        "the length stays undeclared"
+    );
     assert_eq!(r.header("upload-offset"), Some("0"));
 }
 
@@ -166,24 +255,52 @@ async fn a_declared_length_below_the_offset_is_400(composer: StoreComposer) {
     let h = UploadHandler::new(Config::new(composer));
     let url = create_deferred(&h).await;
     patch(&h, &url, 0, b"abcdef").await;
-    let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "6").header("upload-length", "3"), b"")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "6")
+                .header("upload-length", "3"),
+            b"",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
 // concatenation
 
 async fn create_partial(h: &UploadHandler, bytes: &[u8], finish: bool) -> String {
-    let r = call(h, empty(tus(Method::POST, "/files/").header("upload-length", bytes.len()).header("upload-concat", "partial"))).await;
+    let r = call(
+        h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", bytes.len())
+                .header("upload-concat", "partial"),
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let url = r.header("location").unwrap().to_owned();
     if finish {
-        assert_eq!(patch(h, &url, 0, bytes).await.status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            patch(h, &url, 0, bytes).await.status,
+            StatusCode::NO_CONTENT
+        );
     }
     url
 }
 
 async fn create_final(h: &UploadHandler, urls: &[&str]) -> Reply {
-    call(h, empty(tus(Method::POST, "/files/").header("upload-concat", format!("final;{}", urls.join(" "))).header("upload-metadata", "filename ZmluYWwuYmlu"))).await
+    call(
+        h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-concat", format!("final;{}", urls.join(" ")))
+                .header("upload-metadata", "filename ZmluYWwuYmlu"),
+        ),
+    )
+    .await
 }
 
 async fn a_final_upload_is_its_partials_in_order(composer: StoreComposer) {
@@ -192,7 +309,16 @@ async fn a_final_upload_is_its_partials_in_order(composer: StoreComposer) {
     composer.use_finisher(done.clone());
     let h = UploadHandler::new(Config::new(composer));
     let (a, b, c) = (pattern(70_000), b"-second-".to_vec(), b"third".to_vec());
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", a.len()).header("upload-concat", "partial").header("upload-metadata", "secret c2VjcmV0"))).await;
+    let r = call(
+        &h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", a.len())
+                .header("upload-concat", "partial")
+                .header("upload-metadata", "secret c2VjcmV0"),
+        ),
+    )
+    .await;
     let url_a = r.header("location").unwrap().to_owned();
     patch(&h, &url_a, 0, &a).await;
     let url_b = create_partial(&h, &b, true).await;
@@ -214,7 +340,10 @@ async fn a_final_upload_is_its_partials_in_order(composer: StoreComposer) {
     let r = call(&h, empty(tus(Method::HEAD, &final_url))).await;
     assert_eq!(r.header("upload-length"), Some(total.to_string().as_str()));
     assert_eq!(r.header("upload-offset"), r.header("upload-length"));
-    assert_eq!(r.header("upload-concat"), Some(format!("final;{url_a} {url_b} {url_a} {url_c}").as_str()));
+    assert_eq!(
+        r.header("upload-concat"),
+        Some(format!("final;{url_a} {url_b} {url_a} {url_c}").as_str())
+    );
     // The partials' metadata is not carried over.
     assert_eq!(r.header("upload-metadata"), Some("filename ZmluYWwuYmlu"));
     let r = call(&h, empty(tus(Method::HEAD, &url_a))).await;
@@ -225,7 +354,11 @@ async fn a_final_upload_is_its_partials_in_order(composer: StoreComposer) {
 async fn patch_on_a_final_upload_is_403(composer: StoreComposer) {
     let h = UploadHandler::new(Config::new(composer));
     let a = create_partial(&h, b"abc", true).await;
-    let final_url = create_final(&h, &[&a]).await.header("location").unwrap().to_owned();
+    let final_url = create_final(&h, &[&a])
+        .await
+        .header("location")
+        .unwrap()
+        .to_owned();
     let r = patch(&h, &final_url, 3, b"x").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(download(&h, &final_url).await, b"abc");
@@ -246,18 +379,41 @@ async fn a_final_upload_names_only_existing_partial_uploads(composer: StoreCompo
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{urls:?}: {}", r.text());
     }
     for bad in ["final", "fin;/files/x", "partial;x"] {
-        let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-concat", bad).header("upload-length", "1"))).await;
+        let r = call(
+            &h,
+            empty(
+                tus(Method::POST, "/files/")
+                    .header("upload-concat", bad)
+                    .header("upload-length", "1"),
+            ),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
     }
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-concat", format!("final;{partial}")).header("upload-length", "3"))).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a final upload takes no Upload-Length");
+    let r = call(
+        &h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-concat", format!("final;{partial}"))
+                .header("upload-length", "3"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "a final upload takes no Upload-Length"
+    );
 }
 
 async fn a_final_length_obeys_the_max_size(composer: StoreComposer) {
     let h = UploadHandler::new(Config::new(composer).max_size(10));
     let a = create_partial(&h, b"123456", true).await;
     let b = create_partial(&h, b"789012", true).await;
-    assert_eq!(create_final(&h, &[&a, &b]).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        create_final(&h, &[&a, &b]).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 }
 
 async fn an_unfinished_concatenation_completes_with_its_last_partial(composer: StoreComposer) {
@@ -274,32 +430,68 @@ async fn an_unfinished_concatenation_completes_with_its_last_partial(composer: S
 
     let r = call(&h, empty(tus(Method::HEAD, &final_url))).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.header("upload-offset"), None, "no offset until the partials are done");
+    assert_eq!(
+        r.header("upload-offset"),
+        None,
+        "no offset until the partials are done"
+    );
     assert_eq!(r.header("upload-length"), Some("12"));
     assert!(!done.ids().contains(&id_of(&final_url)));
 
-    assert_eq!(patch(&h, &b, 0, b"sec").await.status, StatusCode::NO_CONTENT);
-    assert_eq!(call(&h, empty(tus(Method::HEAD, &final_url))).await.header("upload-offset"), None);
-    assert_eq!(patch(&h, &b, 3, b"ond").await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        patch(&h, &b, 0, b"sec").await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&h, empty(tus(Method::HEAD, &final_url)))
+            .await
+            .header("upload-offset"),
+        None
+    );
+    assert_eq!(
+        patch(&h, &b, 3, b"ond").await.status,
+        StatusCode::NO_CONTENT
+    );
 
     let r = call(&h, empty(tus(Method::HEAD, &final_url))).await;
     assert_eq!(r.header("upload-offset"), Some("12"));
     assert_eq!(download(&h, &final_url).await, b"first second");
-    let finals = done.ids().iter().filter(|id| **id == id_of(&final_url)).count();
+    let finals = done
+        .ids()
+        .iter()
+        .filter(|id| **id == id_of(&final_url))
+        .count();
     assert_eq!(finals, 1, "completion fired once");
     // Partials stay as they were once used.
-    assert_eq!(patch(&h, &b, 6, b"more").await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        patch(&h, &b, 6, b"more").await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 }
 
 async fn a_partial_used_by_an_unfinished_final_cannot_be_deleted(composer: StoreComposer) {
     let h = UploadHandler::new(Config::new(composer));
     let a = create_partial(&h, b"abc", false).await;
-    let final_url = create_final(&h, &[&a]).await.header("location").unwrap().to_owned();
-    assert_eq!(call(&h, empty(tus(Method::DELETE, &a))).await.status, StatusCode::FORBIDDEN);
+    let final_url = create_final(&h, &[&a])
+        .await
+        .header("location")
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        call(&h, empty(tus(Method::DELETE, &a))).await.status,
+        StatusCode::FORBIDDEN
+    );
     patch(&h, &a, 0, b"abc").await;
     assert_eq!(download(&h, &final_url).await, b"abc");
-    assert_eq!(call(&h, empty(tus(Method::DELETE, &a))).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(download(&h, &final_url).await, b"abc", "the final keeps its bytes");
+    assert_eq!(
+        call(&h, empty(tus(Method::DELETE, &a))).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        download(&h, &final_url).await,
+        b"abc",
+        "the final keeps its bytes"
+    );
 }
 
 // checksum
@@ -314,8 +506,22 @@ async fn every_algorithm_verifies_a_matching_chunk(composer: StoreComposer) {
     let h = UploadHandler::new(Config::new(composer));
     for algorithm in Algorithm::ALL {
         let url = create(&h, 11).await;
-        let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "0").header("upload-checksum", digest(algorithm, b"hello world")), b"hello world")).await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT, "{algorithm:?}: {}", r.text());
+        let r = call(
+            &h,
+            data(
+                tus(Method::PATCH, &url)
+                    .header("upload-offset", "0")
+                    .header("upload-checksum", digest(algorithm, b"hello world")),
+                b"hello world",
+            ),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::NO_CONTENT,
+            "{algorithm:?}: {}",
+            r.text()
+        );
         assert_eq!(r.header("upload-offset"), Some("11"));
     }
 }
@@ -327,12 +533,33 @@ async fn a_checksum_mismatch_is_460_and_leaves_everything_as_before(composer: St
     let h = UploadHandler::new(Config::new(composer));
     let url = create(&h, 10).await;
     patch(&h, &url, 0, b"01234").await;
-    let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "5").header("upload-checksum", digest(Algorithm::Sha256, b"other")), b"56789")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "5")
+                .header("upload-checksum", digest(Algorithm::Sha256, b"other")),
+            b"56789",
+        ),
+    )
+    .await;
     assert_eq!(r.status.as_u16(), 460, "{}", r.text());
     assert_eq!(offset(&h, &url).await, Some(5));
     assert_eq!(download(&h, &url).await, b"01234");
-    assert!(done.ids().is_empty(), "a discarded last chunk completes nothing");
-    let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "5").header("upload-checksum", digest(Algorithm::Sha256, b"56789")), b"56789")).await;
+    assert!(
+        done.ids().is_empty(),
+        "a discarded last chunk completes nothing"
+    );
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "5")
+                .header("upload-checksum", digest(Algorithm::Sha256, b"56789")),
+            b"56789",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(download(&h, &url).await, b"0123456789");
 }
@@ -340,18 +567,48 @@ async fn a_checksum_mismatch_is_460_and_leaves_everything_as_before(composer: St
 async fn a_bad_checksum_header_is_400_before_anything_is_written(composer: StoreComposer) {
     let h = UploadHandler::new(Config::new(composer));
     let url = create(&h, 5).await;
-    for bad in ["sha3 AAAA", "sha1", "sha1 not*base64", "SHA1 Kq5sNclPz7QV2+lfQIuc6R7oRu0="] {
-        let r = call(&h, data(tus(Method::PATCH, &url).header("upload-offset", "0").header("upload-checksum", bad), b"hello")).await;
+    for bad in [
+        "sha3 AAAA",
+        "sha1",
+        "sha1 not*base64",
+        "SHA1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=",
+    ] {
+        let r = call(
+            &h,
+            data(
+                tus(Method::PATCH, &url)
+                    .header("upload-offset", "0")
+                    .header("upload-checksum", bad),
+                b"hello",
+            ),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
     }
     assert_eq!(offset(&h, &url).await, Some(0));
 }
 
 async fn a_checksum_on_creation_with_upload_is_verified(composer: StoreComposer) {
-    let h = UploadHandler::new(Config::new(composer).upload_id_maker(tower_tus::id::MakeUploadId::new(|| "with-data".into())));
-    let r = call(&h, data(tus(Method::POST, "/files/").header("upload-length", "5").header("upload-checksum", digest(Algorithm::Md5, b"wrong")), b"hello")).await;
+    let h = UploadHandler::new(
+        Config::new(composer)
+            .upload_id_maker(tower_tus::id::MakeUploadId::new(|| "with-data".into())),
+    );
+    let r = call(
+        &h,
+        data(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "5")
+                .header("upload-checksum", digest(Algorithm::Md5, b"wrong")),
+            b"hello",
+        ),
+    )
+    .await;
     assert_eq!(r.status.as_u16(), 460);
-    assert_eq!(offset(&h, "/files/with-data").await, Some(0), "created, nothing kept");
+    assert_eq!(
+        offset(&h, "/files/with-data").await,
+        Some(0),
+        "created, nothing kept"
+    );
 }
 
 // expiration
@@ -360,27 +617,57 @@ async fn expired_uploads_answer_410_and_cleanup_frees_their_bytes(composer: Stor
     let h = UploadHandler::new(Config::new(composer).expire_after(Duration::from_millis(300)));
     let r = call(&h, empty(tus(Method::OPTIONS, "/files/"))).await;
     assert!(r.header("tus-extension").unwrap().contains("expiration"));
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "10"))).await;
-    let expires = httpdate::parse_http_date(r.header("upload-expires").expect("Upload-Expires on POST")).unwrap();
-    assert!(expires > SystemTime::now() - Duration::from_secs(2) && expires < SystemTime::now() + Duration::from_secs(2));
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-length", "10")),
+    )
+    .await;
+    let expires =
+        httpdate::parse_http_date(r.header("upload-expires").expect("Upload-Expires on POST"))
+            .unwrap();
+    assert!(
+        expires > SystemTime::now() - Duration::from_secs(2)
+            && expires < SystemTime::now() + Duration::from_secs(2)
+    );
     let url = r.header("location").unwrap().to_owned();
     let r = patch(&h, &url, 0, b"abc").await;
-    assert!(r.header("upload-expires").is_some(), "Upload-Expires on PATCH");
+    assert!(
+        r.header("upload-expires").is_some(),
+        "Upload-Expires on PATCH"
+    );
     let keep = create(&h, 10).await;
 
     tokio::time::sleep(Duration::from_millis(200)).await;
     patch(&h, &keep, 0, b"x").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Expired, not yet cleaned up: already 410.
-    assert_eq!(call(&h, empty(tus(Method::HEAD, &url))).await.status, StatusCode::GONE);
+    assert_eq!(
+        call(&h, empty(tus(Method::HEAD, &url))).await.status,
+        StatusCode::GONE
+    );
     assert_eq!(patch(&h, &url, 3, b"d").await.status, StatusCode::GONE);
-    assert_eq!(call(&h, empty(Request::get(&url))).await.status, StatusCode::GONE);
-    assert_eq!(call(&h, empty(tus(Method::DELETE, &url))).await.status, StatusCode::GONE);
-    assert_eq!(call(&h, empty(tus(Method::HEAD, &keep))).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&h, empty(Request::get(&url))).await.status,
+        StatusCode::GONE
+    );
+    assert_eq!(
+        call(&h, empty(tus(Method::DELETE, &url))).await.status,
+        StatusCode::GONE
+    );
+    assert_eq!(
+        call(&h, empty(tus(Method::HEAD, &keep))).await.status,
+        StatusCode::OK
+    );
 
     assert_eq!(h.cleanup_expired().await.unwrap(), 1);
-    assert_eq!(call(&h, empty(tus(Method::HEAD, &url))).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(call(&h, empty(tus(Method::HEAD, &keep))).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&h, empty(tus(Method::HEAD, &url))).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&h, empty(tus(Method::HEAD, &keep))).await.status,
+        StatusCode::OK
+    );
 }
 
 async fn each_patch_moves_the_expiry_forward(composer: StoreComposer) {
@@ -388,24 +675,46 @@ async fn each_patch_moves_the_expiry_forward(composer: StoreComposer) {
     let url = create(&h, 10).await;
     for i in 0..4 {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(patch(&h, &url, i, b"x").await.status, StatusCode::NO_CONTENT, "PATCH {i}");
+        assert_eq!(
+            patch(&h, &url, i, b"x").await.status,
+            StatusCode::NO_CONTENT,
+            "PATCH {i}"
+        );
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(call(&h, empty(tus(Method::HEAD, &url))).await.status, StatusCode::GONE);
+    assert_eq!(
+        call(&h, empty(tus(Method::HEAD, &url))).await.status,
+        StatusCode::GONE
+    );
 }
 
 async fn finished_uploads_expire_only_when_configured(composer: StoreComposer) {
-    let h = UploadHandler::new(Config::new(composer.clone()).expire_after(Duration::from_millis(100)));
+    let h =
+        UploadHandler::new(Config::new(composer.clone()).expire_after(Duration::from_millis(100)));
     let url = create(&h, 3).await;
     let r = patch(&h, &url, 0, b"abc").await;
-    assert_eq!(r.header("upload-expires"), None, "a finished upload does not expire");
+    assert_eq!(
+        r.header("upload-expires"),
+        None,
+        "a finished upload does not expire"
+    );
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(call(&h, empty(tus(Method::HEAD, &url))).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&h, empty(tus(Method::HEAD, &url))).await.status,
+        StatusCode::OK
+    );
     assert_eq!(h.cleanup_expired().await.unwrap(), 0);
 
-    let h = UploadHandler::new(Config::new(composer).expire_after(Duration::from_secs(60)).expire_finished_after(Duration::from_millis(100)));
+    let h = UploadHandler::new(
+        Config::new(composer)
+            .expire_after(Duration::from_secs(60))
+            .expire_finished_after(Duration::from_millis(100)),
+    );
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(call(&h, empty(tus(Method::HEAD, &url))).await.status, StatusCode::GONE);
+    assert_eq!(
+        call(&h, empty(tus(Method::HEAD, &url))).await.status,
+        StatusCode::GONE
+    );
     assert_eq!(h.cleanup_expired().await.unwrap(), 1);
 }
 
@@ -414,7 +723,14 @@ async fn finished_uploads_expire_only_when_configured(composer: StoreComposer) {
 async fn ranges_at_the_edges(composer: StoreComposer) {
     let h = UploadHandler::new(Config::new(composer));
     let bytes = pattern(1000);
-    let r = call(&h, data(tus(Method::POST, "/files/").header("upload-length", "1000"), &bytes)).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::POST, "/files/").header("upload-length", "1000"),
+            &bytes,
+        ),
+    )
+    .await;
     let url = r.header("location").unwrap().to_owned();
     let cases: [(&str, usize, usize); 6] = [
         ("bytes=0-0", 0, 0),
@@ -427,8 +743,15 @@ async fn ranges_at_the_edges(composer: StoreComposer) {
     for (range, first, last) in cases {
         let r = call(&h, empty(Request::get(&url).header("range", range))).await;
         assert_eq!(r.status, StatusCode::PARTIAL_CONTENT, "{range}");
-        assert_eq!(r.header("content-range"), Some(format!("bytes {first}-{last}/1000").as_str()), "{range}");
-        assert_eq!(r.header("content-length"), Some((last - first + 1).to_string().as_str()));
+        assert_eq!(
+            r.header("content-range"),
+            Some(format!("bytes {first}-{last}/1000").as_str()),
+            "{range}"
+        );
+        assert_eq!(
+            r.header("content-length"),
+            Some((last - first + 1).to_string().as_str())
+        );
         assert_eq!(&r.body[..], &bytes[first..=last], "{range}");
     }
     for range in ["bytes=1000-", "bytes=1000-1001", "bytes=-0"] {
@@ -440,7 +763,11 @@ async fn ranges_at_the_edges(composer: StoreComposer) {
     assert_eq!(r.header("accept-ranges"), Some("bytes"));
     assert_eq!(&r.body[..], &bytes[..]);
     // Several ranges at once: the whole upload instead.
-    let r = call(&h, empty(Request::get(&url).header("range", "bytes=0-1,5-6"))).await;
+    let r = call(
+        &h,
+        empty(Request::get(&url).header("range", "bytes=0-1,5-6")),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     // An unfinished upload serves ranges within what arrived.
     let url = create(&h, 100).await;
@@ -460,17 +787,37 @@ async fn conditional_downloads(composer: StoreComposer) {
     let r = call(&h, empty(Request::get(&url).header("if-none-match", &etag))).await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
     assert!(r.body.is_empty());
-    let r = call(&h, empty(Request::get(&url).header("if-modified-since", &modified))).await;
+    let r = call(
+        &h,
+        empty(Request::get(&url).header("if-modified-since", &modified)),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
 
     patch(&h, &url, 5, b"56789").await;
     let r = call(&h, empty(Request::get(&url).header("if-none-match", &etag))).await;
     assert_eq!(r.status, StatusCode::OK, "new bytes, new ETag");
     // If-Range with the old ETag: the whole, current upload.
-    let r = call(&h, empty(Request::get(&url).header("range", "bytes=0-1").header("if-range", &etag))).await;
+    let r = call(
+        &h,
+        empty(
+            Request::get(&url)
+                .header("range", "bytes=0-1")
+                .header("if-range", &etag),
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(&r.body[..], b"0123456789");
     let new_etag = r.header("etag").unwrap().to_owned();
-    let r = call(&h, empty(Request::get(&url).header("range", "bytes=0-1").header("if-range", &new_etag))).await;
+    let r = call(
+        &h,
+        empty(
+            Request::get(&url)
+                .header("range", "bytes=0-1")
+                .header("if-range", &new_etag),
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
 }

@@ -257,3 +257,60 @@ async fn a_lock_that_is_never_released_times_out_with_500() {
     assert!(r.text().contains("lock"), "{}", r.text());
     assert_eq!(offset(&h, &url).await, Some(0));
 }
+
+fn chunked_patch(addr: SocketAddr, url: &str, offset: usize) -> String {
+    format!(
+        "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\nTransfer-Encoding: chunked\r\nTrailer: Upload-Checksum\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn a_checksum_in_a_trailer_is_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, _server) = serve(UploadHandler::new(file_config(dir.path()))).await;
+    let url = create_raw(addr, 22).await;
+
+    // sha1("hello world"), sent after the data as a real HTTP/1.1 trailer.
+    let body = b"5\r\nhello\r\n6\r\n world\r\n0\r\nUpload-Checksum: sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=\r\n\r\n";
+    let (status, head, _) = raw(addr, &chunked_patch(addr, &url, 0), body).await;
+    assert_eq!(status, 204, "{head}");
+    assert_eq!(header_of(&head, "upload-offset").as_deref(), Some("11"));
+
+    // A wrong digest in the trailer: 460, and the chunk is gone.
+    let body = b"b\r\nhello again\r\n0\r\nUpload-Checksum: md5 XrY7u+Ae7tCTyyK7j1rNww==\r\n\r\n";
+    let (status, _, _) = raw(addr, &chunked_patch(addr, &url, 11), body).await;
+    assert_eq!(status, 460);
+    assert_eq!(head_offset(addr, &url).await, Some(11));
+
+    // The trailer was announced but never came.
+    let body = b"b\r\nhello again\r\n0\r\n\r\n";
+    let (status, _, _) = raw(addr, &chunked_patch(addr, &url, 11), body).await;
+    assert_eq!(status, 400);
+    assert_eq!(head_offset(addr, &url).await, Some(11));
+    let id = url.rsplit('/').next().unwrap();
+    assert_eq!(std::fs::read(dir.path().join(id)).unwrap(), b"hello world");
+}
+
+#[tokio::test]
+async fn a_checksummed_patch_cut_mid_body_keeps_nothing_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, _server) = serve(UploadHandler::new(file_config(dir.path()))).await;
+    let url = create_raw(addr, 100).await;
+    let (status, _, _) = raw(addr, &patch_head(addr, &url, 0, 10), b"0123456789").await;
+    assert_eq!(status, 204);
+
+    let head = format!(
+        "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 10\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 90\r\nUpload-Checksum: sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=\r\n\r\n"
+    );
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&[7u8; 40]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(s);
+
+    // An incomplete chunk cannot be verified, so none of it stays.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(head_offset(addr, &url).await, Some(10));
+    let id = url.rsplit('/').next().unwrap();
+    assert_eq!(std::fs::read(dir.path().join(id)).unwrap(), b"0123456789");
+}
