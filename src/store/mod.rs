@@ -7,10 +7,12 @@
 
 #[cfg(feature = "file-store")]
 mod file;
+mod limited;
 mod memory;
 
 #[cfg(feature = "file-store")]
 pub use file::FileStore;
+pub use limited::{LimitPolicy, LimitedStore};
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
