@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Real tus clients against the tusd binary on 127.0.0.1:
 #   tus-js-client uploads a multi-MiB file, is cut mid-upload, resumes, and
-#   the downloaded bytes are checked; tuspy uploads it in chunks, and a second
-#   tuspy run is stopped part-way and resumed by URL.
+#   the downloaded bytes are checked; it also uploads with parallelUploads
+#   (concatenation) and uploadLengthDeferred; tuspy uploads it in chunks, with
+#   checksums, and a tuspy run is stopped part-way and resumed by URL.
 # Usage: scripts/interop.sh     builds tusd in release mode, or uses TUSD_BIN when set
 # Needs ../shared/tools beside the project (or TUS_TOOLS=/path/to/tools).
 # `cargo test --all-features` runs this script (tests/interop.rs).
@@ -74,5 +75,19 @@ URL=$(sed -n 's/^UPLOAD_URL //p' "$WORK/py2.out" | head -1)
 "$TOOLS/clients/tuspy-upload.sh" "$ENDPOINT" "$WORK/file.bin" 1048576 --resume-url "$URL" | tee "$WORK/py3.out"
 grep -q '^DONE' "$WORK/py3.out"
 check_download "$URL"
+
+echo "== tus-js-client: parallelUploads (concatenation)"
+node "$TOOLS/clients/tusjs-upload.mjs" "$ENDPOINT" "$WORK/file.bin" --parallel=3 --quiet --verify-get | tee "$WORK/js4.out"
+grep -q '^VERIFIED' "$WORK/js4.out"
+check_download "$(sed -n 's/^UPLOAD_URL //p' "$WORK/js4.out" | tail -1)"
+
+echo "== tus-js-client: uploadLengthDeferred"
+node "$TOOLS/clients/tusjs-upload.mjs" "$ENDPOINT" "$WORK/file.bin" 1000000 --defer-length --quiet --verify-get | tee "$WORK/js5.out"
+grep -q '^VERIFIED' "$WORK/js5.out"
+
+echo "== tuspy: checksums on every chunk"
+"$TOOLS/clients/tuspy-upload.sh" "$ENDPOINT" "$WORK/file.bin" 2097152 --checksum --verify-get | tee "$WORK/py4.out"
+grep -q '^DONE' "$WORK/py4.out"
+check_download "$(sed -n 's/^UPLOAD_URL //p' "$WORK/py4.out" | head -1)"
 
 echo "INTEROP OK"

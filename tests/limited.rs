@@ -75,7 +75,11 @@ async fn the_oldest_uploads_are_evicted_to_make_room(dir: Option<&Path>) {
 async fn an_upload_bigger_than_the_limit_is_413(dir: Option<&Path>) {
     let (h, store) = limited(dir, 100, LimitPolicy::EvictOldest);
     let kept = create(&h, 50).await;
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "101"))).await;
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-length", "101")),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(offset(&h, &kept).await, Some(0), "nothing evicted for it");
     assert_eq!(store.reserved().await, 50);
@@ -84,7 +88,11 @@ async fn an_upload_bigger_than_the_limit_is_413(dir: Option<&Path>) {
 async fn the_refuse_policy_answers_507_and_evicts_nothing(dir: Option<&Path>) {
     let (h, _) = limited(dir, 100, LimitPolicy::Refuse);
     let first = create(&h, 60).await;
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "41"))).await;
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-length", "41")),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::INSUFFICIENT_STORAGE, "{}", r.text());
     assert_eq!(offset(&h, &first).await, Some(0));
     create(&h, 40).await;
@@ -93,23 +101,51 @@ async fn the_refuse_policy_answers_507_and_evicts_nothing(dir: Option<&Path>) {
 async fn deferred_uploads_reserve_when_their_length_is_declared(dir: Option<&Path>) {
     let (h, store) = limited(dir, 100, LimitPolicy::EvictOldest);
     let old = create(&h, 50).await;
-    let r = call(&h, empty(tus(Method::POST, "/files/").header("upload-defer-length", "1"))).await;
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
+    )
+    .await;
     let deferred = r.header("location").unwrap().to_owned();
     assert_eq!(store.reserved().await, 50);
-    let r = call(&h, data(tus(Method::PATCH, &deferred).header("upload-offset", "0").header("upload-length", "60"), b"abc")).await;
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &deferred)
+                .header("upload-offset", "0")
+                .header("upload-length", "60"),
+            b"abc",
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     assert_eq!(store.reserved().await, 60);
-    assert_eq!(offset(&h, &old).await, None, "evicted for the declared length");
+    assert_eq!(
+        offset(&h, &old).await,
+        None,
+        "evicted for the declared length"
+    );
     assert_eq!(offset(&h, &deferred).await, Some(3));
 }
 
 async fn concurrent_creations_never_overshoot_the_limit(dir: Option<&Path>) {
     for policy in [LimitPolicy::Refuse, LimitPolicy::EvictOldest] {
-        let (h, store) = limited(dir.map(|d| d.join(format!("{policy:?}"))).as_deref(), 100, policy);
+        let (h, store) = limited(
+            dir.map(|d| d.join(format!("{policy:?}"))).as_deref(),
+            100,
+            policy,
+        );
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..50 {
             let h = h.clone();
-            tasks.spawn(async move { call(&h, empty(tus(Method::POST, "/files/").header("upload-length", "10"))).await.status });
+            tasks.spawn(async move {
+                call(
+                    &h,
+                    empty(tus(Method::POST, "/files/").header("upload-length", "10")),
+                )
+                .await
+                .status
+            });
         }
         let mut created = 0;
         while let Some(status) = tasks.join_next().await {
@@ -128,7 +164,14 @@ async fn concurrent_creations_never_overshoot_the_limit(dir: Option<&Path>) {
         if let Some(dir) = dir {
             let infos = std::fs::read_dir(dir.join(format!("{policy:?}")))
                 .unwrap()
-                .filter(|e| e.as_ref().unwrap().file_name().to_str().unwrap().ends_with(".info"))
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_str()
+                        .unwrap()
+                        .ends_with(".info")
+                })
                 .count();
             assert_eq!(infos, 10, "what is on disk stays under the limit");
         }
@@ -138,7 +181,10 @@ async fn concurrent_creations_never_overshoot_the_limit(dir: Option<&Path>) {
 async fn termination_gives_the_room_back(dir: Option<&Path>) {
     let (h, store) = limited(dir, 100, LimitPolicy::Refuse);
     let url = create(&h, 100).await;
-    assert_eq!(call(&h, empty(tus(Method::DELETE, &url))).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(&h, empty(tus(Method::DELETE, &url))).await.status,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(store.reserved().await, 0);
     create(&h, 100).await;
 }

@@ -90,6 +90,11 @@ fn help_lists_every_flag() {
         "--disable-cors",
         "--acquire-lock-timeout",
         "--shutdown-timeout",
+        "--max-store-size",
+        "--max-store-policy",
+        "--expire-after",
+        "--expire-finished-after",
+        "--cleanup-interval",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
@@ -207,4 +212,46 @@ async fn ctrl_c_lets_a_running_upload_finish_then_exits() {
     assert!(exited, "tusd exited after the running request finished");
     let id = url.rsplit('/').next().unwrap();
     assert_eq!(std::fs::read(dir.path().join(id)).unwrap(), b"0123456789");
+}
+
+#[tokio::test]
+async fn expired_uploads_are_swept_from_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let tusd = start(
+        dir.path(),
+        &["--expire-after", "1", "--cleanup-interval", "1"],
+    )
+    .await;
+    let addr = tusd.addr;
+    let (_, head, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
+    assert!(header_of(&head, "upload-expires").is_some());
+    let id = header_of(&head, "location")
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(dir.path().join(&id).exists());
+    for _ in 0..60 {
+        if !dir.path().join(&id).exists() && !dir.path().join(format!("{id}.info")).exists() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the expired upload's files are still there");
+}
+
+#[tokio::test]
+async fn the_store_size_limit_refuses_with_507() {
+    let dir = tempfile::tempdir().unwrap();
+    let tusd = start(
+        dir.path(),
+        &["--max-store-size", "15", "--max-store-policy", "refuse"],
+    )
+    .await;
+    let addr = tusd.addr;
+    let (status, _, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
+    assert_eq!(status, 201);
+    let (status, _, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
+    assert_eq!(status, 507);
 }

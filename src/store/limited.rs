@@ -157,15 +157,27 @@ impl LimitedStore {
     }
 
     /// Makes room for `size` more bytes, never evicting `keep`.
-    async fn make_room(&self, state: &mut Reservations, size: u64, keep: Option<&str>) -> Result<(), StoreError> {
+    async fn make_room(
+        &self,
+        state: &mut Reservations,
+        size: u64,
+        keep: Option<&str>,
+    ) -> Result<(), StoreError> {
         if size > self.limit {
-            return Err(StoreError::TooLarge { size, limit: self.limit });
+            return Err(StoreError::TooLarge {
+                size,
+                limit: self.limit,
+            });
         }
         while state.total + size > self.limit {
             if self.policy == LimitPolicy::Refuse {
                 return Err(StoreError::InsufficientStorage);
             }
-            let Some(pos) = state.uploads.iter().position(|(id, _)| Some(id.as_str()) != keep) else {
+            let Some(pos) = state
+                .uploads
+                .iter()
+                .position(|(id, _)| Some(id.as_str()) != keep)
+            else {
                 return Err(StoreError::InsufficientStorage);
             };
             let (victim, victim_size) = state.uploads.remove(pos);
@@ -202,7 +214,12 @@ impl DataStore for LimitedStore {
         }
     }
 
-    async fn write_chunk(&self, id: &str, offset: u64, src: &mut UploadBody) -> Result<u64, StoreError> {
+    async fn write_chunk(
+        &self,
+        id: &str,
+        offset: u64,
+        src: &mut UploadBody,
+    ) -> Result<u64, StoreError> {
         self.core.write_chunk(id, offset, src).await
     }
 

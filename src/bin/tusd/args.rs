@@ -51,6 +51,43 @@ pub struct Args {
     )]
     pub max_size: u64,
 
+    /// Keep all uploads together under this many bytes (0: no limit).
+    #[arg(
+        long,
+        env = "TUSD_MAX_STORE_SIZE",
+        default_value_t = 0,
+        help_heading = "Storage"
+    )]
+    pub max_store_size: u64,
+    /// When a new upload does not fit under --max-store-size: evict the oldest uploads, or refuse with 507.
+    #[arg(long, env = "TUSD_MAX_STORE_POLICY", value_enum, default_value_t = StorePolicy::Evict, help_heading = "Storage")]
+    pub max_store_policy: StorePolicy,
+
+    /// Seconds after its last byte an unfinished upload expires (0: never).
+    #[arg(
+        long,
+        env = "TUSD_EXPIRE_AFTER",
+        default_value_t = 0,
+        help_heading = "Expiration"
+    )]
+    pub expire_after: u64,
+    /// Seconds after its last byte a finished upload expires (0: never).
+    #[arg(
+        long,
+        env = "TUSD_EXPIRE_FINISHED_AFTER",
+        default_value_t = 0,
+        help_heading = "Expiration"
+    )]
+    pub expire_finished_after: u64,
+    /// Seconds between sweeps that remove expired uploads.
+    #[arg(
+        long,
+        env = "TUSD_CLEANUP_INTERVAL",
+        default_value_t = 60,
+        help_heading = "Expiration"
+    )]
+    pub cleanup_interval: u64,
+
     /// Turn off GET downloads of uploads.
     #[arg(long, env = "TUSD_DISABLE_DOWNLOAD", help_heading = "Features")]
     pub disable_download: bool,
@@ -113,6 +150,15 @@ pub struct Args {
         help_heading = "Timeouts"
     )]
     pub shutdown_timeout: u64,
+}
+
+/// What to do when the store is full.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorePolicy {
+    /// Terminate the oldest uploads until the new one fits.
+    Evict,
+    /// Answer 507 Insufficient Storage.
+    Refuse,
 }
 
 pub fn split_list(list: &str) -> Vec<String> {

@@ -14,16 +14,28 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tower_tus::cors::{AllowOrigin, Cors};
 use tower_tus::lock::MemoryLocker;
-use tower_tus::store::FileStore;
-use tower_tus::{Config, StoreComposer, TusLayer};
+use tower_tus::store::{FileStore, LimitPolicy, LimitedStore};
+use tower_tus::{Config, StoreComposer, TusLayer, UploadHandler};
 
-use crate::args::{Args, split_list};
+use crate::args::{Args, StorePolicy, split_list};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn config(args: &Args) -> Result<Config, BoxError> {
     let mut composer = StoreComposer::new();
-    FileStore::new(&args.upload_dir).use_in(&mut composer);
+    let files = FileStore::new(&args.upload_dir);
+    files.use_in(&mut composer);
+    if args.max_store_size > 0 {
+        let policy = match args.max_store_policy {
+            StorePolicy::Evict => LimitPolicy::EvictOldest,
+            StorePolicy::Refuse => LimitPolicy::Refuse,
+        };
+        LimitedStore::new(args.max_store_size, files.clone(), files.clone())
+            .with_length_deferrer(files.clone())
+            .with_lister(files)
+            .policy(policy)
+            .use_in(&mut composer);
+    }
     MemoryLocker::new().use_in(&mut composer);
 
     let cors = if args.disable_cors {
@@ -50,6 +62,12 @@ fn config(args: &Args) -> Result<Config, BoxError> {
     if args.max_size > 0 {
         config = config.max_size(args.max_size);
     }
+    if args.expire_after > 0 {
+        config = config.expire_after(Duration::from_secs(args.expire_after));
+    }
+    if args.expire_finished_after > 0 {
+        config = config.expire_finished_after(Duration::from_secs(args.expire_finished_after));
+    }
     Ok(config)
 }
 
@@ -64,7 +82,10 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
         .map_err(|e| format!("cannot create {}: {e}", args.upload_dir.display()))?;
     let config = config(&args)?;
     let base_path = config.get_base_path().to_owned();
-    let app = TusLayer::new(config).layer(tower::service_fn(not_found));
+    let handler = UploadHandler::new(config);
+    let app = TusLayer::from_handler(handler.clone()).layer(tower::service_fn(not_found));
+    let cleanup = (args.expire_after > 0 || args.expire_finished_after > 0)
+        .then(|| handler.spawn_cleanup(Duration::from_secs(args.cleanup_interval.max(1))));
 
     let listener = TcpListener::bind((args.host.as_str(), args.port))
         .await
@@ -109,6 +130,9 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
     }
 
     drop(listener);
+    if let Some(cleanup) = cleanup {
+        cleanup.abort();
+    }
     tracing::info!("shutting down: waiting for running requests");
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all requests finished"),
