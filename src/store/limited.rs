@@ -25,8 +25,8 @@ pub enum LimitPolicy {
 /// length is declared). When a new reservation does not fit, the oldest
 /// uploads are terminated until it does, or, with [`LimitPolicy::Refuse`],
 /// the upload is refused with 507. An upload bigger than the whole limit
-/// gets 413. Reservations are made one at a time, so concurrent creations
-/// never overshoot the limit.
+/// gets 413. Creations go through the limit one at a time, so concurrent
+/// ones never overshoot it.
 ///
 /// ```
 /// use tower_tus::{StoreComposer, store::{FileStore, LimitPolicy, LimitedStore}};
@@ -197,21 +197,15 @@ impl LimitedStore {
 impl DataStore for LimitedStore {
     async fn new_upload(&self, info: FileInfo) -> Result<FileInfo, StoreError> {
         let size = info.size.unwrap_or(0);
-        let id = info.id.clone();
-        {
-            let mut state = self.state.lock().await;
-            self.load(&mut state).await;
-            self.make_room(&mut state, size, None).await?;
-            state.total += size;
-            state.uploads.push((id.clone(), size));
-        }
-        match self.core.new_upload(info).await {
-            Ok(info) => Ok(info),
-            Err(err) => {
-                self.state.lock().await.remove(&id);
-                Err(err)
-            }
-        }
+        // Held until the upload exists: a reservation whose upload is still
+        // being created must not be chosen for eviction.
+        let mut state = self.state.lock().await;
+        self.load(&mut state).await;
+        self.make_room(&mut state, size, None).await?;
+        let info = self.core.new_upload(info).await?;
+        state.total += size;
+        state.uploads.push((info.id.clone(), size));
+        Ok(info)
     }
 
     async fn write_chunk(
@@ -254,7 +248,6 @@ impl LengthDeferrer for LimitedStore {
         }
         state.total += length;
         state.uploads.push((id.to_owned(), length));
-        drop(state);
         deferrer.declare_length(id, length).await
     }
 }
