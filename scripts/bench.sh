@@ -34,6 +34,8 @@ start_tusd() { # DIR -> sets TUSD_PID, TUSD_URL
   TUSD_URL="http://127.0.0.1:$port/files/"
 }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+# Start each measurement from the same page-cache state where the machine allows it.
+settle() { sync; if [ -w /proc/sys/vm/drop_caches ]; then echo 3 >/proc/sys/vm/drop_caches; fi; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
@@ -52,12 +54,12 @@ $LOADGEN rawfile "$WORK/tusd" $GIB >/dev/null
 $LOADGEN big "$TUSD_URL" $GIB >/dev/null && rm -f "$WORK/tusd"/*
 : >"$WORK/raw"; : >"$WORK/big-tusd"; : >"$WORK/big-node"
 for i in $(seq "$RUNS"); do
-  sync
+  settle
   $LOADGEN rawfile "$WORK/tusd" $GIB | tee -a "$WORK/raw.log" | field mib_per_s >>"$WORK/raw"
-  sync
+  settle
   $LOADGEN big "$TUSD_URL" $GIB | tee -a "$WORK/big.log" | field mib_per_s >>"$WORK/big-tusd"
   rm -f "$WORK/tusd"/*
-  sync
+  settle
   $LOADGEN big "$NODE_URL" $GIB | tee -a "$WORK/big.log" | field mib_per_s >>"$WORK/big-node"
   rm -rf "${WORK:?}/node"/*
   echo "run $i: raw $(tail -1 "$WORK/raw") tusd $(tail -1 "$WORK/big-tusd") node $(tail -1 "$WORK/big-node") MiB/s"

@@ -96,7 +96,9 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
         args.upload_dir.display()
     );
 
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Bigger reads mean fewer wakeups per byte on large PATCH bodies.
+    builder.http1().max_buf_size(1 << 20);
     let graceful = GracefulShutdown::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
