@@ -2,9 +2,24 @@
 
 use std::time::Duration;
 
+use std::fmt;
+use std::sync::Arc;
+
 use crate::composer::StoreComposer;
 use crate::cors::Cors;
+use crate::events::EventKind;
+use crate::hooks::Hooks;
 use crate::id::MakeUploadId;
+
+/// The app's hooks, shared.
+#[derive(Clone)]
+pub(crate) struct HooksHandle(pub(crate) Arc<dyn Hooks>);
+
+impl fmt::Debug for HooksHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hooks(..)")
+    }
+}
 
 /// Everything the upload handler needs: the stores, and how to serve them.
 ///
@@ -35,6 +50,10 @@ pub struct Config {
     pub(crate) lock_timeout: Duration,
     pub(crate) expire_after: Option<Duration>,
     pub(crate) expire_finished_after: Option<Duration>,
+    pub(crate) hooks: Option<HooksHandle>,
+    pub(crate) event_kinds: Vec<EventKind>,
+    pub(crate) progress_interval: Duration,
+    pub(crate) network_timeout: Option<Duration>,
 }
 
 impl Config {
@@ -53,6 +72,10 @@ impl Config {
             lock_timeout: Duration::from_secs(20),
             expire_after: None,
             expire_finished_after: None,
+            hooks: None,
+            event_kinds: Vec::new(),
+            progress_interval: Duration::from_secs(1),
+            network_timeout: None,
         }
     }
 
@@ -133,6 +156,36 @@ impl Config {
     #[must_use]
     pub fn expire_finished_after(mut self, lifetime: Duration) -> Self {
         self.expire_finished_after = Some(lifetime);
+        self
+    }
+
+    /// The app's hooks (see [`hooks`](crate::hooks)).
+    #[must_use]
+    pub fn hooks(mut self, hooks: impl Hooks) -> Self {
+        self.hooks = Some(HooksHandle(Arc::new(hooks)));
+        self
+    }
+
+    /// Which events [`UploadHandler::subscribe`](crate::UploadHandler::subscribe) delivers.
+    #[must_use]
+    pub fn events(mut self, kinds: impl IntoIterator<Item = EventKind>) -> Self {
+        self.event_kinds = kinds.into_iter().collect();
+        self
+    }
+
+    /// How often, at most, progress events and post-receive hooks fire per
+    /// upload (default 1 s).
+    #[must_use]
+    pub fn progress_interval(mut self, interval: Duration) -> Self {
+        self.progress_interval = interval;
+        self
+    }
+
+    /// Ends a PATCH whose body sends nothing for this long, keeping what
+    /// arrived: protection against clients that stall on purpose.
+    #[must_use]
+    pub fn network_timeout(mut self, timeout: Duration) -> Self {
+        self.network_timeout = Some(timeout);
         self
     }
 

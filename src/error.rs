@@ -4,6 +4,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
 use crate::body::HandlerBody;
+use crate::hooks::HookResponse;
 use crate::metadata::MetadataError;
 
 /// A boxed error, as bodies and stores report them.
@@ -127,6 +128,28 @@ pub enum TusError {
     /// `Upload-Length` on a PATCH differs from the length already set.
     #[error("Upload-Length cannot change once set")]
     LengthChange,
+    /// The request body sent nothing for longer than the network timeout.
+    #[error("no data received within the network timeout")]
+    Stalled,
+    /// A hook refused the request with this response.
+    #[error("refused by the {hook} hook")]
+    HookRejected {
+        /// The hook.
+        hook: &'static str,
+        /// What it answers.
+        response: Box<HookResponse>,
+    },
+    /// A post-receive hook stopped the upload, which was terminated.
+    #[error("upload stopped by the server")]
+    UploadStopped(Box<HookResponse>),
+    /// A hook failed to run or to answer.
+    #[error("the {hook} hook failed: {message}")]
+    HookFailed {
+        /// The hook.
+        hook: &'static str,
+        /// Why.
+        message: String,
+    },
     /// The upload's lock could not be acquired in time.
     #[error("timed out waiting for the upload's lock")]
     LockTimeout,
@@ -166,6 +189,16 @@ impl TusError {
             | TusError::InvalidConcat(_)
             | TusError::LengthChange => StatusCode::BAD_REQUEST,
             TusError::Gone => StatusCode::GONE,
+            TusError::Stalled => StatusCode::REQUEST_TIMEOUT,
+            TusError::HookRejected { hook, response } => {
+                response.status.unwrap_or(if *hook == "pre-create" {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::FORBIDDEN
+                })
+            }
+            TusError::UploadStopped(response) => response.status.unwrap_or(StatusCode::BAD_REQUEST),
+            TusError::HookFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             TusError::ChecksumMismatch => {
                 StatusCode::from_u16(460).expect("460 is a valid status code")
             }
@@ -183,16 +216,64 @@ impl TusError {
         }
     }
 
+    /// A short, stable name for the error, as tusd's metrics label it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TusError::UnsupportedVersion => "ERR_UNSUPPORTED_VERSION",
+            TusError::OriginNotAllowed => "ERR_ORIGIN_NOT_ALLOWED",
+            TusError::NotFound => "ERR_UPLOAD_NOT_FOUND",
+            TusError::MethodNotAllowed => "ERR_METHOD_NOT_ALLOWED",
+            TusError::InvalidUploadLength => "ERR_INVALID_UPLOAD_LENGTH",
+            TusError::InvalidUploadOffset => "ERR_INVALID_OFFSET",
+            TusError::InvalidDeferLength => "ERR_INVALID_UPLOAD_LENGTH_DEFER",
+            TusError::InvalidMetadata(_) => "ERR_INVALID_METADATA",
+            TusError::OffsetMismatch { .. } => "ERR_MISMATCHED_OFFSET",
+            TusError::InvalidContentType => "ERR_INVALID_CONTENT_TYPE",
+            TusError::MaxSizeExceeded { .. } => "ERR_MAX_SIZE_EXCEEDED",
+            TusError::BodyTooLarge => "ERR_UPLOAD_SIZE_EXCEEDED",
+            TusError::ExtensionNotSupported(_) => "ERR_NOT_IMPLEMENTED",
+            TusError::Forbidden => "ERR_MODIFY_FINAL",
+            TusError::Interrupted => "ERR_UPLOAD_INTERRUPTED",
+            TusError::BodyRead(_) => "ERR_READ_BODY",
+            TusError::Gone => "ERR_UPLOAD_EXPIRED",
+            TusError::InvalidChecksum(_) => "ERR_INVALID_CHECKSUM",
+            TusError::ChecksumMismatch => "ERR_CHECKSUM_MISMATCH",
+            TusError::InvalidConcat(_) => "ERR_INVALID_CONCAT",
+            TusError::LengthChange => "ERR_INVALID_UPLOAD_LENGTH_CHANGE",
+            TusError::Stalled => "ERR_READ_TIMEOUT",
+            TusError::HookRejected { .. } => "ERR_HOOK_REJECTED",
+            TusError::UploadStopped(_) => "ERR_UPLOAD_STOPPED",
+            TusError::HookFailed { .. } => "ERR_HOOK_FAILED",
+            TusError::LockTimeout => "ERR_LOCK_TIMEOUT",
+            TusError::InvalidGeneratedId => "ERR_INVALID_ID",
+            TusError::Store(StoreError::TooLarge { .. }) => "ERR_STORE_LIMIT",
+            TusError::Store(StoreError::InsufficientStorage) => "ERR_INSUFFICIENT_STORAGE",
+            TusError::Store(_) => "ERR_STORE",
+        }
+    }
+
     /// The plain-text response for this error, with `Tus-Resumable` set.
     pub fn into_response(self) -> Response<HandlerBody> {
         let status = self.status();
-        let mut res = Response::new(HandlerBody::full(Bytes::from(format!("{self}\n"))));
+        let hook = match &self {
+            TusError::HookRejected { response, .. } | TusError::UploadStopped(response) => {
+                Some((**response).clone())
+            }
+            _ => None,
+        };
+        let body = match hook.as_ref().and_then(|h| h.body.clone()) {
+            Some(body) => body,
+            None => Bytes::from(format!("{self}\n")),
+        };
+        let mut res = Response::new(HandlerBody::full(body));
         *res.status_mut() = status;
+        if let Some(hook) = hook {
+            res.headers_mut().extend(hook.headers);
+        }
         let headers = res.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
+        headers
+            .entry(header::CONTENT_TYPE)
+            .or_insert(HeaderValue::from_static("text/plain; charset=utf-8"));
         headers.insert(
             crate::headers::TUS_RESUMABLE,
             crate::headers::TUS_VERSION_VALUE,

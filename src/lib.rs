@@ -49,13 +49,16 @@ mod composer;
 mod config;
 pub mod cors;
 mod error;
+pub mod events;
 pub mod handler;
 pub mod headers;
+pub mod hooks;
 pub mod id;
 mod info;
 mod layer;
 pub mod lock;
 pub mod metadata;
+pub mod metrics;
 pub mod store;
 
 pub use composer::{Capabilities, StoreComposer};

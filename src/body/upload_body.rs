@@ -1,6 +1,9 @@
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -24,6 +27,10 @@ pub enum BodyEnd {
     Failed(BoxError),
     /// Another request asked for this upload's lock; reading stopped.
     ReleaseRequested,
+    /// No data arrived for longer than the network timeout.
+    Stalled,
+    /// The server decided to stop the upload (a post-receive hook).
+    Stopped,
 }
 
 /// The data of one PATCH (or POST with data), as a store reads it.
@@ -53,6 +60,9 @@ pub struct UploadBody {
     remaining: u64,
     bytes_read: u64,
     release: Option<ReleaseSignal>,
+    stop: Option<ReleaseSignal>,
+    idle: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
+    progress: Option<Arc<AtomicU64>>,
     trailers: Option<HeaderMap>,
     hasher: Option<MultiHasher>,
     end: Option<BodyEnd>,
@@ -70,10 +80,35 @@ impl UploadBody {
             remaining: limit,
             bytes_read: 0,
             release: None,
+            stop: None,
+            idle: None,
+            progress: None,
             trailers: None,
             hasher: None,
             end: None,
         }
+    }
+
+    /// Stops reading as soon as `signal` is raised, ending with [`BodyEnd::Stopped`].
+    #[must_use]
+    pub fn with_stop_signal(mut self, signal: ReleaseSignal) -> Self {
+        self.stop = Some(signal);
+        self
+    }
+
+    /// Ends with [`BodyEnd::Stalled`] when no data arrives for `timeout`.
+    #[must_use]
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle = Some((timeout, Box::pin(tokio::time::sleep(timeout))));
+        self
+    }
+
+    /// Keeps `counter` at the number of bytes yielded so far, for observers
+    /// on other tasks.
+    #[must_use]
+    pub fn with_progress(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.progress = Some(counter);
+        self
     }
 
     /// Hashes every yielded byte, for checksum verification.
@@ -121,9 +156,23 @@ impl UploadBody {
                 return Poll::Ready(None);
             }
         }
+        if let Some(stop) = &self.stop {
+            if stop.poll_requested(cx).is_ready() {
+                self.end = Some(BodyEnd::Stopped);
+                return Poll::Ready(None);
+            }
+        }
         loop {
             let frame = match Pin::new(&mut self.body).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if let Some((_, sleep)) = &mut self.idle {
+                        if sleep.as_mut().poll(cx).is_ready() {
+                            self.end = Some(BodyEnd::Stalled);
+                            return Poll::Ready(None);
+                        }
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(None) => {
                     self.end = Some(BodyEnd::Complete);
                     return Poll::Ready(None);
@@ -159,6 +208,12 @@ impl UploadBody {
             }
             if let Some(hasher) = &mut self.hasher {
                 hasher.update(&data);
+            }
+            if let Some(progress) = &self.progress {
+                progress.store(self.bytes_read, Ordering::Relaxed);
+            }
+            if let Some((timeout, sleep)) = &mut self.idle {
+                sleep.as_mut().reset(tokio::time::Instant::now() + *timeout);
             }
             return Poll::Ready(Some(data));
         }

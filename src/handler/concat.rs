@@ -1,11 +1,13 @@
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use http::HeaderValue;
 
 use super::UploadHandler;
 use super::route::Target;
 use crate::error::{StoreError, TusError};
+use crate::events::RequestDetails;
 use crate::id::is_valid_id;
 use crate::info::FileInfo;
 use crate::metadata::Metadata;
@@ -64,8 +66,10 @@ impl UploadHandler {
     /// partial is complete, else when the last one completes.
     pub(super) async fn create_final(
         &self,
+        id: String,
         metadata: Metadata,
         ids: Vec<String>,
+        details: &Arc<RequestDetails>,
     ) -> Result<FileInfo, TusError> {
         let concater = self
             .inner
@@ -89,14 +93,13 @@ impl UploadHandler {
                 return Err(TusError::MaxSizeExceeded { max });
             }
         }
-        let id = self.new_id()?;
         let mut info = FileInfo::new(id)
             .with_size(Some(size))
             .with_metadata(metadata);
         info.is_final = true;
         info.partial_uploads = ids;
         let info = self.inner.core.new_upload(info).await?;
-        tracing::info!(id = %info.id, size, partials = info.partial_uploads.len(), "final upload created");
+        self.created(&info, details);
 
         let mut registered: Vec<&str> = Vec::new();
         for partial in partials.iter().filter(|p| !p.is_complete()) {
@@ -107,7 +110,7 @@ impl UploadHandler {
         }
         // A partial may have completed while the final was being registered;
         // whoever sees every partial complete completes the final.
-        self.try_complete_final(&info.id).await?;
+        self.try_complete_final(&info.id, details).await?;
         Ok(self.inner.core.get_info(&info.id).await?)
     }
 
@@ -118,6 +121,7 @@ impl UploadHandler {
     pub(super) fn try_complete_final<'a>(
         &'a self,
         id: &'a str,
+        details: &'a Arc<RequestDetails>,
     ) -> Pin<Box<dyn Future<Output = Result<(), TusError>> + Send + 'a>> {
         Box::pin(async move {
             let Some(concater) = self.inner.config.composer.concater.clone() else {
@@ -141,7 +145,7 @@ impl UploadHandler {
                 ))));
             }
             drop(lock);
-            self.complete(id).await
+            self.complete(id, details).await.map(drop)
         })
     }
 

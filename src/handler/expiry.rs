@@ -1,9 +1,12 @@
 use std::time::{Duration, SystemTime};
 
-use http::HeaderValue;
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue, Method};
 
 use super::UploadHandler;
 use crate::error::TusError;
+use crate::events::{EventKind, RequestDetails};
 use crate::info::FileInfo;
 
 impl UploadHandler {
@@ -73,6 +76,16 @@ impl UploadHandler {
                 Ok(()) => {
                     removed += 1;
                     tracing::info!(id, "expired upload removed");
+                    self.inner.metrics.terminated();
+                    let request = Arc::new(RequestDetails::new(
+                        Method::DELETE,
+                        format!("{}{id}", self.inner.config.base_path)
+                            .parse()
+                            .unwrap_or_default(),
+                        HeaderMap::new(),
+                        None,
+                    ));
+                    self.emit(EventKind::Terminated, &info, &request);
                 }
                 Err(err) => tracing::warn!(id, error = %err, "expired upload could not be removed"),
             }

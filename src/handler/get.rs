@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
@@ -6,6 +7,7 @@ use super::UploadHandler;
 use super::download::{content_disposition, content_type};
 use crate::body::HandlerBody;
 use crate::error::TusError;
+use crate::events::RequestDetails;
 use crate::info::FileInfo;
 
 impl UploadHandler {
@@ -14,6 +16,7 @@ impl UploadHandler {
         &self,
         id: &str,
         req: &HeaderMap,
+        details: &Arc<RequestDetails>,
     ) -> Result<Response<HandlerBody>, TusError> {
         let config = &self.inner.config;
         let reader = match &config.composer.get_reader {
@@ -22,6 +25,7 @@ impl UploadHandler {
         };
         let info = self.inner.core.get_info(id).await?;
         self.check_expired(&info)?;
+        self.pre_access(&info, details).await?;
         let total = info.offset;
         let etag = etag(&info);
         let modified = info.updated_at.map(whole_seconds);

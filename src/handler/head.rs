@@ -1,8 +1,11 @@
+use std::sync::Arc;
+
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::UploadHandler;
 use crate::body::HandlerBody;
 use crate::error::TusError;
+use crate::events::RequestDetails;
 use crate::headers::{
     UPLOAD_CONCAT, UPLOAD_DEFER_LENGTH, UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_METADATA,
     UPLOAD_OFFSET,
@@ -10,9 +13,14 @@ use crate::headers::{
 use crate::metadata;
 
 impl UploadHandler {
-    pub(super) async fn head_upload(&self, id: &str) -> Result<Response<HandlerBody>, TusError> {
+    pub(super) async fn head_upload(
+        &self,
+        id: &str,
+        details: &Arc<RequestDetails>,
+    ) -> Result<Response<HandlerBody>, TusError> {
         let info = self.inner.core.get_info(id).await?;
         self.check_expired(&info)?;
+        self.pre_access(&info, details).await?;
         let mut res = Response::new(HandlerBody::empty());
         *res.status_mut() = StatusCode::OK;
         let headers = res.headers_mut();

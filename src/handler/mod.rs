@@ -41,6 +41,7 @@ mod expiry;
 mod get;
 mod head;
 mod location;
+mod observe;
 mod options;
 mod patch;
 mod post;
@@ -60,8 +61,11 @@ use self::route::Target;
 use crate::body::HandlerBody;
 use crate::config::Config;
 use crate::error::{BoxError, TusError};
+use crate::events::{EventReceiver, Events};
 use crate::headers::{TUS_RESUMABLE, TUS_VERSION_VALUE, X_HTTP_METHOD_OVERRIDE};
+use crate::metrics::Metrics;
 use crate::store::DataStore;
+use tracing::Instrument;
 
 /// The tus protocol handler. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -73,6 +77,8 @@ struct Inner {
     config: Config,
     core: Arc<dyn DataStore>,
     extensions: HeaderValue,
+    metrics: Arc<Metrics>,
+    events: Events,
 }
 
 impl std::fmt::Debug for Inner {
@@ -98,13 +104,26 @@ impl UploadHandler {
             .expect("the StoreComposer needs a core store: call use_core or a store's use_in");
         let extensions = HeaderValue::from_str(&Self::extensions_of(&config).join(","))
             .expect("extension names are valid header values");
+        let events = Events::new(&config.event_kinds, config.progress_interval);
         UploadHandler {
             inner: Arc::new(Inner {
                 config,
                 core,
                 extensions,
+                metrics: Arc::default(),
+                events,
             }),
         }
+    }
+
+    /// The handler's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// A subscription to the events enabled with [`Config::events`].
+    pub fn subscribe(&self) -> EventReceiver {
+        self.inner.events.subscribe(self.inner.metrics.clone())
     }
 
     /// The extensions the handler offers with the composed stores.
@@ -227,12 +246,24 @@ impl UploadHandler {
             Ok(cors) => cors,
             Err(err) => return finish(err.into_response(), HeaderMap::new()),
         };
-        let res = match self.dispatch(method, target, req).await {
+        self.inner.metrics.request(&method);
+        let id = match &target {
+            Target::Upload(id) => id.clone(),
+            _ => String::new(),
+        };
+        let span = tracing::info_span!("tus", method = %method, id);
+        let res = match self
+            .clone()
+            .dispatch(method, target, req)
+            .instrument(span)
+            .await
+        {
             Ok(res) => res,
             Err(err) => {
                 if err.status().is_server_error() {
                     tracing::error!(error = %err, "tus request failed");
                 }
+                self.inner.metrics.error(err.status().as_u16(), err.code());
                 err.into_response()
             }
         };
@@ -253,16 +284,21 @@ impl UploadHandler {
             return Ok(self.options_response());
         }
         check_version(&method, req.headers())?;
+        let details = self.request_details(&method, req.uri(), req.headers(), req.extensions());
         match (target, method) {
             (Target::Collection, Method::POST) => {
-                self.spawn_writer(move |h| h.post_upload(req)).await
+                self.spawn_writer(move |h| h.post_upload(req, details))
+                    .await
             }
-            (Target::Upload(id), Method::HEAD) => self.head_upload(&id).await,
+            (Target::Upload(id), Method::HEAD) => self.head_upload(&id, &details).await,
             (Target::Upload(id), Method::PATCH) => {
-                self.spawn_writer(move |h| h.patch_upload(id, req)).await
+                self.spawn_writer(move |h| h.patch_upload(id, req, details))
+                    .await
             }
-            (Target::Upload(id), Method::DELETE) => self.delete_upload(&id).await,
-            (Target::Upload(id), Method::GET) => self.get_upload(&id, req.headers()).await,
+            (Target::Upload(id), Method::DELETE) => self.delete_upload(&id, &details).await,
+            (Target::Upload(id), Method::GET) => {
+                self.get_upload(&id, req.headers(), &details).await
+            }
             (Target::Invalid, _) => Err(TusError::NotFound),
             _ => Err(TusError::MethodNotAllowed),
         }
@@ -312,6 +348,24 @@ fn finish(mut res: Response<HandlerBody>, cors: HeaderMap) -> Response<HandlerBo
     for (name, value) in cors {
         if let Some(name) = name {
             headers.insert(name, value);
+        }
+    }
+    res
+}
+
+/// Adds what a pre-finish hook asked for to a response.
+fn with_hook_response(
+    mut res: Response<HandlerBody>,
+    hook: Option<crate::hooks::HookResponse>,
+) -> Response<HandlerBody> {
+    if let Some(hook) = hook {
+        if let Some(status) = hook.status {
+            *res.status_mut() = status;
+        }
+        res.headers_mut().extend(hook.headers);
+        if let Some(body) = hook.body {
+            res.headers_mut().remove(header::CONTENT_LENGTH);
+            *res.body_mut() = HandlerBody::full(body);
         }
     }
     res

@@ -2,9 +2,12 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 
-use super::{UploadHandler, content_length, is_offset_octet_stream};
+use std::sync::Arc;
+
+use super::{UploadHandler, content_length, is_offset_octet_stream, with_hook_response};
 use crate::body::HandlerBody;
 use crate::error::{BoxError, TusError};
+use crate::events::RequestDetails;
 use crate::headers::{UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_OFFSET, parse_u64};
 
 impl UploadHandler {
@@ -12,6 +15,7 @@ impl UploadHandler {
         self,
         id: String,
         req: Request<B>,
+        details: Arc<RequestDetails>,
     ) -> Result<Response<HandlerBody>, TusError>
     where
         B: Body<Data = Bytes> + Send + 'static,
@@ -35,6 +39,7 @@ impl UploadHandler {
         let lock = self.lock(&id).await?;
         let mut info = self.inner.core.get_info(&id).await?;
         self.check_expired(&info)?;
+        self.pre_access(&info, &details).await?;
         if info.is_final {
             return Err(TusError::Forbidden);
         }
@@ -62,12 +67,12 @@ impl UploadHandler {
                 return Err(TusError::BodyTooLarge);
             }
         }
-        let offset = self
-            .write_body(&info, body, lock.as_ref(), checksum)
+        let (offset, mut finish) = self
+            .write_body(&info, body, lock.as_ref(), checksum, &details)
             .await?;
         if declared_now && info.is_complete() {
             // The deferred length was declared equal to what had already arrived.
-            self.complete(&info.id).await?;
+            finish = self.complete(&info.id, &details).await?;
         }
         drop(lock);
 
@@ -78,7 +83,7 @@ impl UploadHandler {
         if let Some(expires) = self.expires_after_write(&info, offset) {
             res.headers_mut().insert(UPLOAD_EXPIRES, expires);
         }
-        Ok(res)
+        Ok(with_hook_response(res, finish))
     }
 
     /// Fixes a deferred length, under the size limit and not below what arrived.

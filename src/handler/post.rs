@@ -3,13 +3,17 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body::Body;
 
 use super::concat::Concat;
-use super::{UploadHandler, content_length, is_offset_octet_stream};
+use std::sync::Arc;
+
+use super::{UploadHandler, content_length, is_offset_octet_stream, with_hook_response};
 use crate::body::HandlerBody;
 use crate::error::{BoxError, TusError};
+use crate::events::{EventKind, RequestDetails};
 use crate::headers::{
     UPLOAD_CONCAT, UPLOAD_DEFER_LENGTH, UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_METADATA,
     UPLOAD_OFFSET, parse_u64,
 };
+use crate::hooks::HookName;
 use crate::info::FileInfo;
 use crate::metadata::{self, Metadata, MetadataError};
 
@@ -17,6 +21,7 @@ impl UploadHandler {
     pub(super) async fn post_upload<B>(
         self,
         req: Request<B>,
+        details: Arc<RequestDetails>,
     ) -> Result<Response<HandlerBody>, TusError>
     where
         B: Body<Data = Bytes> + Send + 'static,
@@ -36,6 +41,7 @@ impl UploadHandler {
         let metadata = parse_metadata(headers)?;
         let with_data = is_offset_octet_stream(headers);
 
+        let mut finish = None;
         let info = if let Some(Concat::Final(ids)) = concat {
             if headers.contains_key(UPLOAD_LENGTH) || headers.contains_key(UPLOAD_DEFER_LENGTH) {
                 return Err(TusError::InvalidConcat(
@@ -45,7 +51,11 @@ impl UploadHandler {
             if with_data {
                 return Err(TusError::Forbidden);
             }
-            self.create_final(metadata, ids).await?
+            let mut pending = FileInfo::new("").with_metadata(metadata);
+            pending.is_final = true;
+            pending.partial_uploads = ids.clone();
+            let (id, metadata) = self.pre_create(&pending, &details).await?;
+            self.create_final(id, metadata, ids, &details).await?
         } else {
             let size = self.declared_length(headers)?;
             let checksum = if with_data {
@@ -57,19 +67,22 @@ impl UploadHandler {
             if with_data && size.zip(declared).is_some_and(|(size, len)| len > size) {
                 return Err(TusError::BodyTooLarge);
             }
-            let mut info = FileInfo::new(self.new_id()?)
-                .with_size(size)
-                .with_metadata(metadata);
-            info.is_partial = matches!(concat, Some(Concat::Partial));
-            let mut info = self.inner.core.new_upload(info).await?;
-            tracing::info!(id = %info.id, size = ?size, "upload created");
+            let mut pending = FileInfo::new("").with_size(size).with_metadata(metadata);
+            pending.is_partial = matches!(concat, Some(Concat::Partial));
+            let (id, metadata) = self.pre_create(&pending, &details).await?;
+            pending.id = id;
+            pending.metadata = metadata;
+            let mut info = self.inner.core.new_upload(pending).await?;
+            self.created(&info, &details);
             if with_data {
                 let lock = self.lock(&info.id).await?;
-                info.offset = self
-                    .write_body(&info, body, lock.as_ref(), checksum)
+                let (offset, hook) = self
+                    .write_body(&info, body, lock.as_ref(), checksum, &details)
                     .await?;
+                info.offset = offset;
+                finish = hook;
             } else if size == Some(0) {
-                self.complete(&info.id).await?;
+                finish = self.complete(&info.id, &details).await?;
             }
             info
         };
@@ -86,7 +99,15 @@ impl UploadHandler {
         if let Some(expires) = self.expires_after_write(&info, info.offset) {
             out.insert(UPLOAD_EXPIRES, expires);
         }
-        Ok(res)
+        Ok(with_hook_response(res, finish))
+    }
+
+    /// An upload now exists: count it, tell subscribers and post-create.
+    pub(super) fn created(&self, info: &FileInfo, details: &Arc<RequestDetails>) {
+        tracing::info!(id = %info.id, size = ?info.size, "upload created");
+        self.inner.metrics.created();
+        self.emit(EventKind::Created, info, details);
+        self.post_hook(HookName::PostCreate, info, details);
     }
 
     /// The length a creation declares: `Some` from `Upload-Length`, `None`
