@@ -15,7 +15,7 @@ use tower_tus::events::EventKind;
 use tower_tus::hooks::{
     Decision, HookError, HookEvent, HookName, HookResponse, Hooks, PostReceive, PreCreate,
 };
-use tower_tus::{Config, UploadHandler};
+use tower_tus::UploadHandler;
 
 /// Records every hook call as `name id offset`.
 #[derive(Clone, Default)]
