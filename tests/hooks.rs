@@ -11,11 +11,11 @@ use common::*;
 use http::{Method, Request, StatusCode};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tower_tus::UploadHandler;
 use tower_tus::events::EventKind;
 use tower_tus::hooks::{
     Decision, HookError, HookEvent, HookName, HookResponse, Hooks, PostReceive, PreCreate,
 };
-use tower_tus::UploadHandler;
 
 /// Records every hook call as `name id offset`.
 #[derive(Clone, Default)]

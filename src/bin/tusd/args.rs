@@ -6,6 +6,25 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(name = "tusd", version, about, long_about = None)]
 pub struct Args {
+    /// Listen on this Unix socket instead of a TCP port.
+    #[arg(long, env = "TUSD_UNIX_SOCK", help_heading = "Listening")]
+    pub unix_sock: Option<PathBuf>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(
+        long,
+        env = "TUSD_TLS_CERTIFICATE",
+        requires = "tls_key",
+        help_heading = "Listening"
+    )]
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM private key for --tls-certificate.
+    #[arg(
+        long,
+        env = "TUSD_TLS_KEY",
+        requires = "tls_certificate",
+        help_heading = "Listening"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Address to listen on.
     #[arg(
         long,
@@ -88,6 +107,73 @@ pub struct Args {
     )]
     pub cleanup_interval: u64,
 
+    /// Folder of hook executables, each named after its hook (pre-create, post-finish, …).
+    #[arg(long, env = "TUSD_HOOKS_DIR", help_heading = "Hooks")]
+    pub hooks_dir: Option<PathBuf>,
+    /// URL that receives every hook as a POST with tusd's JSON and a Hook-Name header.
+    #[arg(long, env = "TUSD_HOOKS_HTTP", help_heading = "Hooks")]
+    pub hooks_http: Option<String>,
+    /// Retries of a failed HTTP hook.
+    #[arg(
+        long,
+        env = "TUSD_HOOKS_HTTP_RETRY",
+        default_value_t = 3,
+        help_heading = "Hooks"
+    )]
+    pub hooks_http_retry: u32,
+    /// Seconds between HTTP hook retries.
+    #[arg(
+        long,
+        env = "TUSD_HOOKS_HTTP_BACKOFF",
+        default_value_t = 1.0,
+        help_heading = "Hooks"
+    )]
+    pub hooks_http_backoff: f64,
+    /// Seconds an HTTP hook may take to answer.
+    #[arg(
+        long,
+        env = "TUSD_HOOKS_HTTP_TIMEOUT",
+        default_value_t = 30.0,
+        help_heading = "Hooks"
+    )]
+    pub hooks_http_timeout: f64,
+    /// Client request headers passed on to HTTP hooks, comma-separated.
+    #[arg(
+        long,
+        env = "TUSD_HOOKS_HTTP_FORWARD_HEADERS",
+        default_value = "",
+        help_heading = "Hooks"
+    )]
+    pub hooks_http_forward_headers: String,
+    /// Hooks to run, comma-separated (pre-create, post-create, post-receive, pre-finish, post-finish, pre-terminate, post-terminate, pre-access).
+    #[arg(
+        long,
+        env = "TUSD_HOOKS_ENABLED_EVENTS",
+        default_value = "pre-create,post-create,post-receive,post-terminate,post-finish",
+        help_heading = "Hooks"
+    )]
+    pub hooks_enabled_events: String,
+    /// Seconds between post-receive hooks (and progress) per upload.
+    #[arg(
+        long,
+        env = "TUSD_PROGRESS_HOOKS_INTERVAL",
+        default_value_t = 1.0,
+        help_heading = "Hooks"
+    )]
+    pub progress_hooks_interval: f64,
+
+    /// Serve Prometheus metrics.
+    #[arg(long, env = "TUSD_EXPOSE_METRICS", default_value_t = true, action = clap::ArgAction::Set, help_heading = "Metrics")]
+    pub expose_metrics: bool,
+    /// Path of the metrics endpoint.
+    #[arg(
+        long,
+        env = "TUSD_METRICS_PATH",
+        default_value = "/metrics",
+        help_heading = "Metrics"
+    )]
+    pub metrics_path: String,
+
     /// Turn off GET downloads of uploads.
     #[arg(long, env = "TUSD_DISABLE_DOWNLOAD", help_heading = "Features")]
     pub disable_download: bool,
@@ -142,6 +228,14 @@ pub struct Args {
     #[arg(long, env = "TUSD_DISABLE_CORS", help_heading = "CORS")]
     pub disable_cors: bool,
 
+    /// Seconds a PATCH body may send nothing before it is ended (its bytes kept).
+    #[arg(
+        long,
+        env = "TUSD_NETWORK_TIMEOUT",
+        default_value_t = 60,
+        help_heading = "Timeouts"
+    )]
+    pub network_timeout: u64,
     /// Seconds running requests may take to finish after Ctrl-C or SIGTERM.
     #[arg(
         long,

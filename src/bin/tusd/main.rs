@@ -1,6 +1,7 @@
 //! `tusd`: a tus 1.0.0 upload server over a folder.
 
 mod args;
+mod hooks;
 mod server;
 
 use clap::Parser;

@@ -1,5 +1,6 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -8,18 +9,23 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
 use tower_layer::Layer;
 use tower_service::Service;
+use tower_tus::body::TusBody;
 use tower_tus::cors::{AllowOrigin, Cors};
+use tower_tus::hooks::HookName;
 use tower_tus::lock::MemoryLocker;
 use tower_tus::store::{FileStore, LimitPolicy, LimitedStore};
 use tower_tus::{Config, StoreComposer, TusLayer, UploadHandler};
 
 use crate::args::{Args, StorePolicy, split_list};
+use crate::hooks::{CliHooks, HttpHook};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type AppBody = TusBody<Full<Bytes>>;
 
 fn config(args: &Args) -> Result<Config, BoxError> {
     let mut composer = StoreComposer::new();
@@ -58,7 +64,10 @@ fn config(args: &Args) -> Result<Config, BoxError> {
         .respect_forwarded_headers(args.behind_proxy)
         .disable_download(args.disable_download)
         .disable_termination(args.disable_termination)
-        .lock_timeout(Duration::from_secs(args.acquire_lock_timeout));
+        .lock_timeout(Duration::from_secs(args.acquire_lock_timeout))
+        .progress_interval(Duration::from_secs_f64(
+            args.progress_hooks_interval.max(0.01),
+        ));
     if args.max_size > 0 {
         config = config.max_size(args.max_size);
     }
@@ -68,13 +77,107 @@ fn config(args: &Args) -> Result<Config, BoxError> {
     if args.expire_finished_after > 0 {
         config = config.expire_finished_after(Duration::from_secs(args.expire_finished_after));
     }
+    if args.network_timeout > 0 {
+        config = config.network_timeout(Duration::from_secs(args.network_timeout));
+    }
+    if args.hooks_dir.is_some() || args.hooks_http.is_some() {
+        let mut enabled = Vec::new();
+        for name in split_list(&args.hooks_enabled_events) {
+            enabled.push(
+                HookName::from_name(&name)
+                    .ok_or_else(|| format!("--hooks-enabled-events: unknown hook {name}"))?,
+            );
+        }
+        let http = match &args.hooks_http {
+            Some(url) => {
+                let url = url.parse().map_err(|e| format!("--hooks-http: {e}"))?;
+                let forward = split_list(&args.hooks_http_forward_headers)
+                    .iter()
+                    .map(|h| h.parse())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("--hooks-http-forward-headers: {e}"))?;
+                Some(HttpHook::new(
+                    url,
+                    args.hooks_http_retry,
+                    Duration::from_secs_f64(args.hooks_http_backoff.max(0.0)),
+                    Duration::from_secs_f64(args.hooks_http_timeout.max(0.001)),
+                    forward,
+                ))
+            }
+            None => None,
+        };
+        config = config.hooks(CliHooks::new(args.hooks_dir.clone(), http, enabled));
+    }
     Ok(config)
 }
 
-async fn not_found(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let mut res = Response::new(Full::new(Bytes::from_static(b"not found\n")));
-    *res.status_mut() = StatusCode::NOT_FOUND;
-    Ok(res)
+/// Everything the binary answers itself: metrics, and 404 for the rest.
+#[derive(Clone)]
+struct Fallback {
+    handler: UploadHandler,
+    metrics_path: Option<Arc<str>>,
+}
+
+impl Service<Request<Incoming>> for Fallback {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        let res = if self.metrics_path.as_deref() == Some(req.uri().path()) {
+            let mut res = Response::new(Full::new(Bytes::from(
+                self.handler.metrics().render_prometheus(),
+            )));
+            res.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            res
+        } else {
+            let mut res = Response::new(Full::new(Bytes::from_static(b"not found\n")));
+            *res.status_mut() = StatusCode::NOT_FOUND;
+            res
+        };
+        std::future::ready(Ok(res))
+    }
+}
+
+fn tls_acceptor(args: &Args) -> Result<Option<tokio_rustls::TlsAcceptor>, BoxError> {
+    let (Some(cert), Some(key)) = (&args.tls_certificate, &args.tls_key) else {
+        return Ok(None);
+    };
+    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?,
+    ))
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(key).map_err(|e| format!("cannot read {}: {e}", key.display()))?,
+    ))
+    .map_err(|e| format!("{}: {e}", key.display()))?
+    .ok_or_else(|| format!("{}: no private key found", key.display()))?;
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS: {e}"))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| format!("TLS: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
 }
 
 pub async fn run(args: Args) -> Result<(), BoxError> {
@@ -83,30 +186,59 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
     let config = config(&args)?;
     let base_path = config.get_base_path().to_owned();
     let handler = UploadHandler::new(config);
-    let app = TusLayer::from_handler(handler.clone()).layer(tower::service_fn(not_found));
+    let fallback = Fallback {
+        handler: handler.clone(),
+        metrics_path: args
+            .expose_metrics
+            .then(|| Arc::from(args.metrics_path.as_str())),
+    };
+    let app = TusLayer::from_handler(handler.clone()).layer(fallback);
     let cleanup = (args.expire_after > 0 || args.expire_finished_after > 0)
         .then(|| handler.spawn_cleanup(Duration::from_secs(args.cleanup_interval.max(1))));
+    let tls = tls_acceptor(&args)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
 
-    let listener = TcpListener::bind((args.host.as_str(), args.port))
-        .await
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
-    let local = listener.local_addr()?;
-    tracing::info!(
-        "serving {} at http://{local}{base_path}",
-        args.upload_dir.display()
-    );
+    let listener = match &args.unix_sock {
+        Some(path) => {
+            let _ = std::fs::remove_file(path);
+            let listener = UnixListener::bind(path)
+                .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+            tracing::info!(
+                "serving {} at unix:{}{base_path}",
+                args.upload_dir.display(),
+                path.display()
+            );
+            Listener::Unix(listener)
+        }
+        None => {
+            let listener = TcpListener::bind((args.host.as_str(), args.port))
+                .await
+                .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+            let local = listener.local_addr()?;
+            tracing::info!(
+                "serving {} at {scheme}://{local}{base_path}",
+                args.upload_dir.display()
+            );
+            Listener::Tcp(listener)
+        }
+    };
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Bigger reads mean fewer wakeups per byte on large PATCH bodies.
     builder.http1().max_buf_size(1 << 20);
+    let server = Server {
+        builder: Arc::new(builder),
+        app,
+        handler: handler.clone(),
+    };
     let graceful = GracefulShutdown::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
 
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
+            accepted = accept(&listener) => {
+                let (io, peer) = match accepted {
                     Ok(conn) => conn,
                     Err(err) => {
                         tracing::warn!("accept failed: {err}");
@@ -114,24 +246,29 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    logged(app.clone(), req, peer)
-                });
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(err) = conn.await {
-                        tracing::debug!(%peer, "connection ended: {err}");
+                let watcher = graceful.watcher();
+                match (io, &tls) {
+                    (Accepted::Tcp(stream), Some(tls)) => {
+                        let (server, tls) = (server.clone(), tls.clone());
+                        tokio::spawn(async move {
+                            match tls.accept(stream).await {
+                                Ok(stream) => server.serve(stream, peer, watcher),
+                                Err(err) => tracing::debug!(?peer, "TLS handshake failed: {err}"),
+                            }
+                        });
                     }
-                });
+                    (Accepted::Tcp(stream), None) => server.serve(stream, peer, watcher),
+                    (Accepted::Unix(stream), _) => server.serve(stream, None, watcher),
+                }
             }
             _ = &mut shutdown => break,
         }
     }
 
     drop(listener);
+    if let Some(path) = &args.unix_sock {
+        let _ = std::fs::remove_file(path);
+    }
     if let Some(cleanup) = cleanup {
         cleanup.abort();
     }
@@ -145,20 +282,79 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn logged<S, B>(
+enum Accepted {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+async fn accept(listener: &Listener) -> std::io::Result<(Accepted, Option<SocketAddr>)> {
+    match listener {
+        Listener::Tcp(l) => {
+            let (stream, peer) = l.accept().await?;
+            let _ = stream.set_nodelay(true);
+            Ok((Accepted::Tcp(stream), Some(peer)))
+        }
+        Listener::Unix(l) => Ok((Accepted::Unix(l.accept().await?.0), None)),
+    }
+}
+
+#[derive(Clone)]
+struct Server<A> {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    app: A,
+    handler: UploadHandler,
+}
+
+impl<A> Server<A>
+where
+    A: Service<Request<Incoming>, Response = Response<AppBody>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    A::Future: Send + 'static,
+{
+    fn serve<I>(&self, io: I, peer: Option<SocketAddr>, watcher: Watcher)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let app = self.app.clone();
+        let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            if let Some(peer) = peer {
+                req.extensions_mut().insert(peer);
+            }
+            logged(app.clone(), req, peer)
+        });
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), svc)
+            .into_owned();
+        let conn = watcher.watch(conn);
+        let handler = self.handler.clone();
+        handler.metrics().connection_opened();
+        tokio::spawn(async move {
+            if let Err(err) = conn.await {
+                tracing::debug!(?peer, "connection ended: {err}");
+            }
+            handler.metrics().connection_closed();
+        });
+    }
+}
+
+async fn logged<S>(
     mut app: S,
     req: Request<Incoming>,
-    peer: SocketAddr,
-) -> Result<Response<B>, Infallible>
+    peer: Option<SocketAddr>,
+) -> Result<Response<AppBody>, Infallible>
 where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>,
+    S: Service<Request<Incoming>, Response = Response<AppBody>, Error = Infallible>,
 {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let res = app.call(req).await?;
     tracing::info!(
-        %peer,
+        peer = ?peer,
         %method,
         path,
         status = res.status().as_u16(),
