@@ -5,6 +5,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{header_of, raw, read_response};
@@ -254,4 +255,442 @@ async fn the_store_size_limit_refuses_with_507() {
     assert_eq!(status, 201);
     let (status, _, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
     assert_eq!(status, 507);
+}
+
+fn write_hook(dir: &std::path::Path, name: &str, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn post_with_metadata(addr: SocketAddr, metadata: &str) -> String {
+    format!(
+        "POST /files/ HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 10\r\nUpload-Metadata: {metadata}\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn file_hooks_reject_rename_stop_and_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = tempfile::tempdir().unwrap();
+    write_hook(
+        hooks.path(),
+        "pre-create",
+        r#"#!/bin/sh
+input=$(cat)
+case "$input" in
+  *'"mode":"reject"'*) echo '{"RejectUpload":true,"HTTPResponse":{"StatusCode":402,"Body":"pay first","Header":{"X-Reason":"quota"}}}' ;;
+  *'"mode":"exit"'*) echo "policy says no" >&2; exit 3 ;;
+  *'"Type":"pre-create"'*) echo '{"ChangeFileInfo":{"ID":"renamed-by-hook","MetaData":{"mode":"renamed"}}}' ;;
+esac
+"#,
+    );
+    write_hook(
+        hooks.path(),
+        "post-receive",
+        r#"#!/bin/sh
+input=$(cat)
+case "$input" in
+  *'"ID":"stop-me"'*) echo '{"StopUpload":true,"HTTPResponse":{"StatusCode":418,"Body":"stopped by hook"}}' ;;
+  *) echo '{}' ;;
+esac
+"#,
+    );
+    write_hook(
+        hooks.path(),
+        "pre-terminate",
+        "#!/bin/sh\ncat >/dev/null\necho '{\"RejectTermination\":true}'\n",
+    );
+    let tusd = start(
+        dir.path(),
+        &[
+            "--hooks-dir",
+            hooks.path().to_str().unwrap(),
+            "--hooks-enabled-events",
+            "pre-create,post-receive,pre-terminate",
+            "--progress-hooks-interval",
+            "0.05",
+        ],
+    )
+    .await;
+    let addr = tusd.addr;
+
+    // Rejected with the hook's own status, header and body.
+    let (status, head, body) = raw(addr, &post_with_metadata(addr, "mode cmVqZWN0"), b"").await;
+    assert_eq!(status, 402);
+    assert_eq!(header_of(&head, "x-reason").as_deref(), Some("quota"));
+    assert_eq!(body, b"pay first");
+    // A non-zero exit rejects too.
+    let (status, _, body) = raw(addr, &post_with_metadata(addr, "mode ZXhpdA=="), b"").await;
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("policy says no"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing was created"
+    );
+
+    // Renamed, with new metadata.
+    let (status, head, _) = raw(addr, &post_with_metadata(addr, "mode b2s="), b"").await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        header_of(&head, "location").as_deref(),
+        Some("/files/renamed-by-hook")
+    );
+    let info = std::fs::read_to_string(dir.path().join("renamed-by-hook.info")).unwrap();
+    assert!(info.contains("\"mode\":\"renamed\""), "{info}");
+
+    // pre-terminate refuses.
+    let delete = format!(
+        "DELETE /files/renamed-by-hook HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\n\r\n"
+    );
+    let (status, _, _) = raw(addr, &delete, b"").await;
+    assert_eq!(status, 403);
+    assert!(dir.path().join("renamed-by-hook").exists());
+}
+
+#[tokio::test]
+async fn a_post_receive_file_hook_stops_an_upload_mid_patch() {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = tempfile::tempdir().unwrap();
+    write_hook(
+        hooks.path(),
+        "pre-create",
+        "#!/bin/sh\ncat >/dev/null\necho '{\"ChangeFileInfo\":{\"ID\":\"stop-me\"}}'\n",
+    );
+    write_hook(
+        hooks.path(),
+        "post-receive",
+        "#!/bin/sh\ncat >/dev/null\necho '{\"StopUpload\":true,\"HTTPResponse\":{\"StatusCode\":418,\"Body\":\"stopped by hook\"}}'\n",
+    );
+    let tusd = start(
+        dir.path(),
+        &[
+            "--hooks-dir",
+            hooks.path().to_str().unwrap(),
+            "--progress-hooks-interval",
+            "0.05",
+        ],
+    )
+    .await;
+    let addr = tusd.addr;
+    let (status, _, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
+    assert_eq!(status, 201);
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let patch = format!(
+        "PATCH /files/stop-me HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n"
+    );
+    s.write_all(patch.as_bytes()).await.unwrap();
+    s.write_all(b"0123").await.unwrap();
+    let (status, _, body) = read_response(&mut s).await;
+    assert_eq!(status, 418);
+    assert_eq!(body, b"stopped by hook");
+    assert!(
+        !dir.path().join("stop-me").exists(),
+        "the stopped upload was terminated"
+    );
+}
+
+/// A hook receiver: fails its first request, then renames every upload.
+async fn hook_receiver() -> (SocketAddr, Arc<Mutex<Vec<(String, String, String)>>>) {
+    use http_body_util::BodyExt;
+    let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let log = log.clone();
+                        async move {
+                            let name = req
+                                .headers()
+                                .get("hook-name")
+                                .map(|v| v.to_str().unwrap().to_owned())
+                                .unwrap_or_default();
+                            let auth = req
+                                .headers()
+                                .get("authorization")
+                                .map(|v| v.to_str().unwrap().to_owned())
+                                .unwrap_or_default();
+                            let body = String::from_utf8(
+                                req.into_body().collect().await.unwrap().to_bytes().to_vec(),
+                            )
+                            .unwrap();
+                            let first = {
+                                let mut log = log.lock().unwrap();
+                                log.push((name, auth, body));
+                                log.len() == 1
+                            };
+                            let (status, answer) = if first {
+                                (500, "{}")
+                            } else {
+                                (200, r#"{"ChangeFileInfo":{"ID":"from-http-hook"}}"#)
+                            };
+                            let mut res = http::Response::new(http_body_util::Full::new(
+                                bytes::Bytes::from(answer),
+                            ));
+                            *res.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                            Ok::<_, std::convert::Infallible>(res)
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn http_hooks_are_retried_and_carry_tusd_json_and_forwarded_headers() {
+    let (receiver, seen) = hook_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{receiver}/hooks");
+    let tusd = start(
+        dir.path(),
+        &[
+            "--hooks-http",
+            &url,
+            "--hooks-http-retry",
+            "2",
+            "--hooks-http-backoff",
+            "0.1",
+            "--hooks-enabled-events",
+            "pre-create",
+            "--hooks-http-forward-headers",
+            "Authorization",
+        ],
+    )
+    .await;
+    let addr = tusd.addr;
+    let (status, head, _) = raw(
+        addr,
+        &post(addr, "/files/", "Authorization: Bearer secret\r\n"),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        header_of(&head, "location").as_deref(),
+        Some("/files/from-http-hook")
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "one failure, one retry");
+    for (name, auth, body) in &seen {
+        assert_eq!(name, "pre-create");
+        assert_eq!(auth, "Bearer secret");
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["Type"], "pre-create");
+        assert_eq!(json["Event"]["Upload"]["Size"], 10);
+        assert_eq!(json["Event"]["HTTPRequest"]["Method"], "POST");
+        assert_eq!(
+            json["Event"]["HTTPRequest"]["Header"]["Upload-Length"][0],
+            "10"
+        );
+    }
+}
+
+async fn scrape(addr: SocketAddr) -> String {
+    let (status, _, body) = raw(
+        addr,
+        &format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200);
+    String::from_utf8(body).unwrap()
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("{name} not in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_metrics_endpoint_moves_with_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    let tusd = start(dir.path(), &[]).await;
+    let addr = tusd.addr;
+    let before = scrape(addr).await;
+    assert_eq!(metric(&before, "tusd_uploads_created"), 0);
+    for _ in 0..2 {
+        let (_, head, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
+        let url = header_of(&head, "location").unwrap();
+        let patch = format!(
+            "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n"
+        );
+        raw(addr, &patch, b"0123456789").await;
+    }
+    raw(
+        addr,
+        &format!("GET /files/nope HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\n\r\n"),
+        b"",
+    )
+    .await;
+    let after = scrape(addr).await;
+    assert_eq!(metric(&after, "tusd_uploads_created"), 2);
+    assert_eq!(metric(&after, "tusd_uploads_finished"), 2);
+    assert_eq!(metric(&after, "tusd_bytes_received"), 20);
+    assert_eq!(metric(&after, "tusd_requests_total{method=\"PATCH\"}"), 2);
+    assert_eq!(
+        metric(
+            &after,
+            "tusd_errors_total{status=\"404\",code=\"ERR_UPLOAD_NOT_FOUND\"}"
+        ),
+        1
+    );
+    assert!(
+        metric(&after, "tusd_connections_open") >= 1,
+        "the scrape's own connection"
+    );
+}
+
+fn tool_or_skip(tool: &str) -> bool {
+    if Command::new(tool).arg("--version").output().is_ok() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{tool} is needed for this test in CI");
+    }
+    eprintln!("\n!!!!!!!! SKIPPING: {tool} is not installed !!!!!!!!\n");
+    false
+}
+
+#[tokio::test]
+async fn serves_https_with_the_given_certificate() {
+    if !tool_or_skip("openssl") || !tool_or_skip("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let data = dir.path().join("data");
+    let tusd = start(
+        &data,
+        &[
+            "--tls-certificate",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let out = Command::new("curl")
+        .args(["-s", "-i", "-X", "OPTIONS", "--cacert"])
+        .arg(&cert)
+        .arg(format!("https://127.0.0.1:{}/files/", tusd.addr.port()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(text.contains("tus-version: 1.0.0"), "{text}");
+}
+
+#[tokio::test]
+async fn serves_a_unix_socket() {
+    if !tool_or_skip("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("tusd.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tusd"))
+        .args(["--upload-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--unix-sock")
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-i",
+            "-X",
+            "POST",
+            "-H",
+            "Tus-Resumable: 1.0.0",
+            "-H",
+            "Upload-Length: 3",
+            "--unix-socket",
+        ])
+        .arg(&sock)
+        .arg("http://localhost/files/")
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 201"), "{text}");
+}
+
+#[tokio::test]
+async fn flags_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tusd"))
+        .env("TUSD_HOST", "127.0.0.1")
+        .env("TUSD_PORT", port.to_string())
+        .env("TUSD_UPLOAD_DIR", dir.path())
+        .env("TUSD_BASE_PATH", "/env-uploads/")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut answered = None;
+    for _ in 0..100 {
+        if TcpStream::connect(addr).await.is_ok() {
+            answered = Some(raw(addr, &post(addr, "/env-uploads/", ""), b"").await);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let (status, head, _) = answered.expect("tusd started from the environment");
+    assert_eq!(status, 201);
+    assert!(
+        header_of(&head, "location")
+            .unwrap()
+            .starts_with("/env-uploads/")
+    );
 }

@@ -174,7 +174,10 @@ pub async fn read_response(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
         .unwrap_or(0);
     let mut body = buf[head_end..].to_vec();
     while body.len() < len {
-        let n = stream.read(&mut chunk).await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("response body within 10 s")
+            .unwrap();
         if n == 0 {
             break;
         }
