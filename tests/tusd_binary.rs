@@ -694,3 +694,43 @@ async fn flags_can_come_from_the_environment() {
             .starts_with("/env-uploads/")
     );
 }
+
+#[tokio::test]
+async fn uploads_still_running_at_the_shutdown_timeout_keep_their_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tusd = start(dir.path(), &["--shutdown-timeout", "1"]).await;
+    let addr = tusd.addr;
+    let (_, head, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
+    let url = header_of(&head, "location").unwrap();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let patch = format!(
+        "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n"
+    );
+    s.write_all(patch.as_bytes()).await.unwrap();
+    s.write_all(b"012345").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pid = tusd.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (status, _, _) = read_response(&mut s).await;
+    assert_eq!(
+        status, 400,
+        "the running upload was interrupted and answered"
+    );
+    let mut exited = false;
+    for _ in 0..100 {
+        if tusd.child.try_wait().unwrap().is_some() {
+            exited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(exited);
+    let id = url.rsplit('/').next().unwrap();
+    assert_eq!(std::fs::read(dir.path().join(id)).unwrap(), b"012345");
+}

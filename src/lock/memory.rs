@@ -44,6 +44,15 @@ impl MemoryLocker {
         composer.use_locker(self.clone());
     }
 
+    /// Asks every holder to let go: at shutdown, running uploads stop
+    /// reading, keep what arrived and answer.
+    pub fn release_all(&self) {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        for h in held.values() {
+            h.release.request();
+        }
+    }
+
     fn try_take(&self, id: &str) -> Result<UploadLock, (u64, Arc<Notify>)> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(h) = held.get(id) {

@@ -27,7 +27,7 @@ use crate::hooks::{CliHooks, HttpHook};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type AppBody = TusBody<Full<Bytes>>;
 
-fn config(args: &Args) -> Result<Config, BoxError> {
+fn config(args: &Args, locker: &MemoryLocker) -> Result<Config, BoxError> {
     let mut composer = StoreComposer::new();
     let files = FileStore::new(&args.upload_dir);
     files.use_in(&mut composer);
@@ -42,7 +42,7 @@ fn config(args: &Args) -> Result<Config, BoxError> {
             .policy(policy)
             .use_in(&mut composer);
     }
-    MemoryLocker::new().use_in(&mut composer);
+    locker.use_in(&mut composer);
 
     let cors = if args.disable_cors {
         Cors::disabled()
@@ -183,7 +183,8 @@ enum Listener {
 pub async fn run(args: Args) -> Result<(), BoxError> {
     std::fs::create_dir_all(&args.upload_dir)
         .map_err(|e| format!("cannot create {}: {e}", args.upload_dir.display()))?;
-    let config = config(&args)?;
+    let locker = MemoryLocker::new();
+    let config = config(&args, &locker)?;
     let base_path = config.get_base_path().to_owned();
     let handler = UploadHandler::new(config);
     let fallback = Fallback {
@@ -273,10 +274,15 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
         cleanup.abort();
     }
     tracing::info!("shutting down: waiting for running requests");
+    let finished = graceful.shutdown();
+    tokio::pin!(finished);
     tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all requests finished"),
+        _ = &mut finished => tracing::info!("all requests finished"),
         _ = tokio::time::sleep(Duration::from_secs(args.shutdown_timeout)) => {
-            tracing::warn!("shutdown timeout reached, ending remaining requests");
+            tracing::warn!("shutdown timeout reached, ending remaining uploads");
+            // Running uploads stop reading, keep what arrived and answer.
+            locker.release_all();
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut finished).await;
         }
     }
     Ok(())
