@@ -734,3 +734,24 @@ async fn uploads_still_running_at_the_shutdown_timeout_keep_their_bytes() {
     let id = url.rsplit('/').next().unwrap();
     assert_eq!(std::fs::read(dir.path().join(id)).unwrap(), b"012345");
 }
+
+#[tokio::test]
+async fn a_stalled_patch_is_ended_after_the_network_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let tusd = start(dir.path(), &["--network-timeout", "1"]).await;
+    let addr = tusd.addr;
+    let (_, head, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
+    let url = header_of(&head, "location").unwrap();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let patch = format!(
+        "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n"
+    );
+    s.write_all(patch.as_bytes()).await.unwrap();
+    s.write_all(b"0123").await.unwrap();
+    let started = std::time::Instant::now();
+    let (status, _, _) = read_response(&mut s).await;
+    assert_eq!(status, 408);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let id = url.rsplit('/').next().unwrap();
+    assert_eq!(std::fs::read(dir.path().join(id)).unwrap(), b"0123");
+}
