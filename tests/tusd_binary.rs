@@ -96,6 +96,23 @@ fn help_lists_every_flag() {
         "--expire-after",
         "--expire-finished-after",
         "--cleanup-interval",
+        "--hooks-dir",
+        "--hooks-http",
+        "--hooks-http-retry",
+        "--hooks-http-backoff",
+        "--hooks-http-timeout",
+        "--hooks-http-forward-headers",
+        "--hooks-enabled-events",
+        "--progress-hooks-interval",
+        "--expose-metrics",
+        "--metrics-path",
+        "--network-timeout",
+        "--unix-sock",
+        "--tls-certificate",
+        "--tls-key",
+        "TUSD_UPLOAD_DIR",
+        "Hooks:",
+        "Metrics:",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }

@@ -231,6 +231,31 @@ fn parse_answer(bytes: &[u8]) -> Result<Answer, Failure> {
 }
 
 impl CliHooks {
+    /// A pre-hook's allow-or-refuse: a non-zero exit or the `refuses` flag
+    /// of tusd's answer refuses with 403 (or the answer's response).
+    async fn decide(
+        &self,
+        event: &HookEvent,
+        refuses: fn(&Answer) -> bool,
+    ) -> Result<Decision, HookError> {
+        match self.invoke(event).await {
+            Err(Failure::Exit(why)) => Ok(Decision::Reject(refusal(
+                event.hook,
+                StatusCode::FORBIDDEN,
+                None,
+                Some(why),
+            ))),
+            Err(f) => Err(f.into()),
+            Ok(answer) if refuses(&answer) => Ok(Decision::Reject(refusal(
+                event.hook,
+                StatusCode::FORBIDDEN,
+                Some(&answer),
+                None,
+            ))),
+            Ok(_) => Ok(Decision::Allow),
+        }
+    }
+
     pub fn new(dir: Option<PathBuf>, http: Option<HttpHook>, enabled: Vec<HookName>) -> Self {
         CliHooks { dir, http, enabled }
     }
@@ -399,22 +424,7 @@ impl Hooks for CliHooks {
     }
 
     async fn pre_terminate(&self, event: &HookEvent) -> Result<Decision, HookError> {
-        match self.invoke(event).await {
-            Err(Failure::Exit(why)) => Ok(Decision::Reject(refusal(
-                event.hook,
-                StatusCode::FORBIDDEN,
-                None,
-                Some(why),
-            ))),
-            Err(f) => Err(f.into()),
-            Ok(answer) if answer.reject_termination => Ok(Decision::Reject(refusal(
-                event.hook,
-                StatusCode::FORBIDDEN,
-                Some(&answer),
-                None,
-            ))),
-            Ok(_) => Ok(Decision::Allow),
-        }
+        self.decide(event, |answer| answer.reject_termination).await
     }
 
     async fn post_terminate(&self, event: &HookEvent) -> Result<(), HookError> {
@@ -422,21 +432,6 @@ impl Hooks for CliHooks {
     }
 
     async fn pre_access(&self, event: &HookEvent) -> Result<Decision, HookError> {
-        match self.invoke(event).await {
-            Err(Failure::Exit(why)) => Ok(Decision::Reject(refusal(
-                event.hook,
-                StatusCode::FORBIDDEN,
-                None,
-                Some(why),
-            ))),
-            Err(f) => Err(f.into()),
-            Ok(answer) if answer.reject_upload => Ok(Decision::Reject(refusal(
-                event.hook,
-                StatusCode::FORBIDDEN,
-                Some(&answer),
-                None,
-            ))),
-            Ok(_) => Ok(Decision::Allow),
-        }
+        self.decide(event, |answer| answer.reject_upload).await
     }
 }
