@@ -61,6 +61,13 @@ async fn start(dir: &std::path::Path, extra: &[&str]) -> Tusd {
     panic!("tusd did not start");
 }
 
+/// The head of a PATCH at offset 0 announcing 10 bytes.
+fn patch_head(addr: SocketAddr, url: &str) -> String {
+    format!(
+        "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n"
+    )
+}
+
 fn post(addr: SocketAddr, base: &str, extra: &str) -> String {
     format!(
         "POST {base} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 10\r\nContent-Length: 0\r\n{extra}\r\n"
@@ -135,9 +142,7 @@ async fn serves_a_folder_in_tusd_layout() {
     assert_eq!(status, 201);
     let url = header_of(&head, "location").unwrap();
     assert!(url.starts_with("/uploads/"), "{url}");
-    let patch = format!(
-        "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n"
-    );
+    let patch = patch_head(addr, &url);
     let (status, _, _) = raw(addr, &patch, b"0123456789").await;
     assert_eq!(status, 204);
     let id = url.rsplit('/').next().unwrap();
@@ -191,9 +196,7 @@ async fn ctrl_c_lets_a_running_upload_finish_then_exits() {
     let url = header_of(&head, "location").unwrap();
 
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let patch = format!(
-        "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n"
-    );
+    let patch = patch_head(addr, &url);
     s.write_all(patch.as_bytes()).await.unwrap();
     s.write_all(b"01234").await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -395,9 +398,7 @@ async fn a_post_receive_file_hook_stops_an_upload_mid_patch() {
     let (status, _, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
     assert_eq!(status, 201);
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let patch = format!(
-        "PATCH /files/stop-me HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n"
-    );
+    let patch = patch_head(addr, "/files/stop-me");
     s.write_all(patch.as_bytes()).await.unwrap();
     s.write_all(b"0123").await.unwrap();
     let (status, _, body) = read_response(&mut s).await;
@@ -543,9 +544,7 @@ async fn the_metrics_endpoint_moves_with_uploads() {
     for _ in 0..2 {
         let (_, head, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
         let url = header_of(&head, "location").unwrap();
-        let patch = format!(
-            "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n"
-        );
+        let patch = patch_head(addr, &url);
         raw(addr, &patch, b"0123456789").await;
     }
     raw(
@@ -720,9 +719,7 @@ async fn uploads_still_running_at_the_shutdown_timeout_keep_their_bytes() {
     let (_, head, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
     let url = header_of(&head, "location").unwrap();
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let patch = format!(
-        "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n"
-    );
+    let patch = patch_head(addr, &url);
     s.write_all(patch.as_bytes()).await.unwrap();
     s.write_all(b"012345").await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -760,9 +757,7 @@ async fn a_stalled_patch_is_ended_after_the_network_timeout() {
     let (_, head, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
     let url = header_of(&head, "location").unwrap();
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let patch = format!(
-        "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 10\r\n\r\n"
-    );
+    let patch = patch_head(addr, &url);
     s.write_all(patch.as_bytes()).await.unwrap();
     s.write_all(b"0123").await.unwrap();
     let started = std::time::Instant::now();
