@@ -614,7 +614,7 @@ async fn a_checksum_on_creation_with_upload_is_verified(composer: StoreComposer)
 // expiration
 
 async fn expired_uploads_answer_410_and_cleanup_frees_their_bytes(composer: StoreComposer) {
-    let h = UploadHandler::new(Config::new(composer).expire_after(Duration::from_millis(300)));
+    let h = UploadHandler::new(Config::new(composer).expire_after(Duration::from_millis(1000)));
     let r = call(&h, empty(tus(Method::OPTIONS, "/files/"))).await;
     assert!(r.header("tus-extension").unwrap().contains("expiration"));
     let r = call(
@@ -637,9 +637,9 @@ async fn expired_uploads_answer_410_and_cleanup_frees_their_bytes(composer: Stor
     );
     let keep = create(&h, 10).await;
 
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     patch(&h, &keep, 0, b"x").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     // Expired, not yet cleaned up: already 410.
     assert_eq!(
         call(&h, empty(tus(Method::HEAD, &url))).await.status,
@@ -671,17 +671,17 @@ async fn expired_uploads_answer_410_and_cleanup_frees_their_bytes(composer: Stor
 }
 
 async fn each_patch_moves_the_expiry_forward(composer: StoreComposer) {
-    let h = UploadHandler::new(Config::new(composer).expire_after(Duration::from_millis(500)));
+    let h = UploadHandler::new(Config::new(composer).expire_after(Duration::from_millis(1000)));
     let url = create(&h, 10).await;
     for i in 0..4 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(
             patch(&h, &url, i, b"x").await.status,
             StatusCode::NO_CONTENT,
             "PATCH {i}"
         );
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         call(&h, empty(tus(Method::HEAD, &url))).await.status,
         StatusCode::GONE
