@@ -11,6 +11,14 @@ use crate::metadata::MetadataError;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What a data store, locker or extension can fail with.
+///
+/// ```
+/// use http::StatusCode;
+/// use tower_tus::{StoreError, TusError};
+///
+/// assert_eq!(TusError::from(StoreError::NotFound).status(), StatusCode::NOT_FOUND);
+/// assert_eq!(TusError::from(StoreError::InsufficientStorage).status(), StatusCode::INSUFFICIENT_STORAGE);
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {

@@ -69,6 +69,14 @@ impl EventKind {
 }
 
 /// The request behind an event or a hook.
+///
+/// ```
+/// use http::{HeaderMap, Method};
+/// use tower_tus::events::RequestDetails;
+///
+/// let details = RequestDetails::new(Method::PATCH, "/files/abc".parse().unwrap(), HeaderMap::new(), None);
+/// assert_eq!(details.uri.path(), "/files/abc");
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct RequestDetails {

@@ -16,6 +16,18 @@ use crate::error::BoxError;
 use crate::lock::ReleaseSignal;
 
 /// How the reading of an [`UploadBody`] ended.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use tower_tus::body::{BodyEnd, UploadBody};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let mut body = UploadBody::new(Full::new(Bytes::from_static(b"abc")), 10);
+/// while body.next_chunk().await.is_some() {}
+/// assert!(matches!(body.end(), Some(BodyEnd::Complete)));
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BodyEnd {

@@ -39,6 +39,13 @@ use crate::info::FileInfo;
 use crate::metadata::Metadata;
 
 /// The hooks, by name (as tusd names them).
+///
+/// ```
+/// use tower_tus::hooks::HookName;
+///
+/// assert_eq!(HookName::from_name("pre-create"), Some(HookName::PreCreate));
+/// assert_eq!(HookName::PostReceive.as_str(), "post-receive");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum HookName {
@@ -117,6 +124,15 @@ impl HookEvent {
 }
 
 /// A response, or parts of one, that a hook wants sent.
+///
+/// ```
+/// use http::StatusCode;
+/// use tower_tus::hooks::HookResponse;
+///
+/// let r = HookResponse::status(StatusCode::FORBIDDEN).with_header("x-reason", "quota").with_body("no\n");
+/// assert_eq!(r.headers["x-reason"], "quota");
+/// assert!(!r.is_empty());
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct HookResponse {
     /// The status; the handler's own when `None`.

@@ -9,7 +9,8 @@ use crate::body::TusBody;
 use crate::handler::HandlerFuture;
 
 pin_project! {
-    /// The response future of [`TusService`](super::TusService).
+    /// The response future of [`TusService`](super::TusService): the inner
+    /// service's future, or the upload handler's.
     pub struct ResponseFuture<F> {
         #[pin]
         kind: Kind<F>,

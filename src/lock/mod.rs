@@ -52,6 +52,20 @@ pub enum LockError {
 }
 
 /// Exclusive locks per upload id.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_tus::lock::{LockError, Locker, MemoryLocker};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let locker = MemoryLocker::new();
+/// let held = locker.lock("a", Duration::from_secs(1)).await.unwrap();
+/// // The holder ignores the request to let go: the second request times out.
+/// let second = locker.lock("a", Duration::from_millis(50)).await;
+/// assert!(matches!(second, Err(LockError::Timeout)));
+/// assert!(held.release_signal().is_requested());
+/// # }
+/// ```
 #[async_trait]
 pub trait Locker: Send + Sync + 'static {
     /// Takes the lock of upload `id`, asking a current holder to release it,
@@ -60,6 +74,13 @@ pub trait Locker: Send + Sync + 'static {
 }
 
 /// A held lock. Dropping it unlocks.
+///
+/// ```
+/// use tower_tus::lock::{ReleaseSignal, UploadLock};
+///
+/// let lock = UploadLock::new(ReleaseSignal::new(), || println!("unlocked"));
+/// drop(lock); // prints "unlocked"
+/// ```
 pub struct UploadLock {
     release: ReleaseSignal,
     unlock: Option<Box<dyn FnOnce() + Send + Sync>>,

@@ -9,6 +9,12 @@ use crate::error::StoreError;
 use crate::info::FileInfo;
 
 /// What a [`LimitedStore`] does when a new upload does not fit.
+///
+/// ```
+/// use tower_tus::store::LimitPolicy;
+///
+/// assert_eq!(LimitPolicy::default(), LimitPolicy::EvictOldest);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LimitPolicy {
