@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderName, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -32,7 +33,7 @@ pub struct HttpHook {
     pub backoff: Duration,
     pub timeout: Duration,
     pub forward_headers: Vec<HeaderName>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl HttpHook {
@@ -49,9 +50,29 @@ impl HttpHook {
             backoff,
             timeout,
             forward_headers,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: Client::builder(TokioExecutor::new()).build(https_connector()),
         }
     }
+}
+
+/// `http://` and `https://` hook URLs; servers are verified against the
+/// system's roots (`SSL_CERT_FILE` and `SSL_CERT_DIR` are honoured).
+fn https_connector() -> HttpsConnector<HttpConnector> {
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match builder.with_provider_and_native_roots(provider.clone()) {
+        Ok(builder) => builder,
+        Err(err) => {
+            tracing::warn!("no CA certificates for https hook URLs: {err}");
+            let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default protocol versions")
+                .with_root_certificates(tokio_rustls::rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
+        }
+    };
+    builder.https_or_http().enable_http1().build()
 }
 
 /// What a hook failed with.
@@ -321,7 +342,11 @@ async fn post_http(hook: &HttpHook, event: &HookEvent, json: Vec<u8>) -> Result<
             .body(Full::new(Bytes::from(json.clone())))
             .map_err(|e| Failure::Broken(e.to_string()))?;
         let result = tokio::time::timeout(hook.timeout, async {
-            let res = hook.client.request(req).await.map_err(|e| e.to_string())?;
+            let res = hook
+                .client
+                .request(req)
+                .await
+                .map_err(|e| error_chain(&e))?;
             let status = res.status();
             let body = res
                 .into_body()
@@ -341,6 +366,18 @@ async fn post_http(hook: &HttpHook, event: &HookEvent, json: Vec<u8>) -> Result<
         tracing::warn!(hook = event.hook.as_str(), attempt, "{last}");
     }
     Err(Failure::Broken(last))
+}
+
+/// An error with its causes: "client error (Connect): invalid peer certificate: …".
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }
 
 fn refusal(
