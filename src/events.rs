@@ -167,14 +167,14 @@ impl Events {
         self.enabled[kind.index()] && self.tx.receiver_count() > 0
     }
 
+    /// Sends to the subscribers; callers check [`Events::wanted`] first so
+    /// that nothing is built for nobody.
     pub(crate) fn send(&self, kind: EventKind, info: FileInfo, request: Arc<RequestDetails>) {
-        if self.wanted(kind) {
-            let _ = self.tx.send(Arc::new(UploadEvent {
-                kind,
-                info,
-                request,
-            }));
-        }
+        let _ = self.tx.send(Arc::new(UploadEvent {
+            kind,
+            info,
+            request,
+        }));
     }
 
     pub(crate) fn subscribe(&self, metrics: Arc<Metrics>) -> EventReceiver {

@@ -636,6 +636,11 @@ async fn expired_uploads_answer_410_and_cleanup_frees_their_bytes(composer: Stor
         "Upload-Expires on PATCH"
     );
     let keep = create(&h, 10).await;
+    let r = call(&h, empty(tus(Method::HEAD, &url))).await;
+    assert!(
+        r.header("upload-expires").is_some(),
+        "Upload-Expires on HEAD"
+    );
 
     tokio::time::sleep(Duration::from_millis(700)).await;
     patch(&h, &keep, 0, b"x").await;

@@ -312,9 +312,13 @@ fn verify(request: ChecksumRequest, src: &mut UploadBody) -> Result<(), TusError
             )?
         }
     };
-    match src.take_hasher() {
-        Some(hasher) if hasher.clone().verify(&expected) => Ok(()),
-        _ => Err(TusError::ChecksumMismatch),
+    if src
+        .take_hasher()
+        .is_some_and(|hasher| hasher.verify(&expected))
+    {
+        Ok(())
+    } else {
+        Err(TusError::ChecksumMismatch)
     }
 }
 
