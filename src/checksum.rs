@@ -189,6 +189,52 @@ impl MultiHasher {
     }
 }
 
+/// What a request asks to verify its body against.
+///
+/// ```
+/// use tower_tus::checksum::{Checksum, Expected};
+///
+/// let expected = Expected::Header(Checksum::parse("md5 XrY7u+Ae7tCTyyK7j1rNww==").unwrap());
+/// assert_eq!(expected.hasher().verify(&Checksum::parse("md5 XrY7u+Ae7tCTyyK7j1rNww==").unwrap()), false);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Expected {
+    /// `Upload-Checksum` came with the headers.
+    Header(Checksum),
+    /// `Trailer: Upload-Checksum`: the checksum follows the body, with an
+    /// algorithm not known until then, so every algorithm hashes.
+    Trailer,
+}
+
+impl Expected {
+    /// Hashers for what may be verified.
+    pub fn hasher(&self) -> MultiHasher {
+        match self {
+            Expected::Header(c) => MultiHasher::new([c.algorithm()]),
+            Expected::Trailer => MultiHasher::new(Algorithm::ALL),
+        }
+    }
+}
+
+/// Why a body could not be verified.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The body did not arrive whole, so it cannot be verified.
+    #[error("the body ended early")]
+    Incomplete,
+    /// The checksum was announced as a trailer that never came.
+    #[error("the Upload-Checksum trailer did not arrive")]
+    MissingTrailer,
+    /// The trailer is not a valid `Upload-Checksum`.
+    #[error("invalid Upload-Checksum trailer: {0}")]
+    InvalidTrailer(&'static str),
+    /// The digest differs.
+    #[error("checksum mismatch")]
+    Mismatch,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

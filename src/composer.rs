@@ -1,18 +1,17 @@
-//! Joining a core store with optional extensions.
+//! Joining a core store with a locker.
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::lock::Locker;
-use crate::store::{
-    Concater, DataStore, Finisher, GetReader, LengthDeferrer, Lister, Terminater, Truncater,
-};
+use crate::store::{DataStore, Extension};
 
-/// A core [`DataStore`] and the extensions that go with it, possibly from
-/// different stores (tusd's composer).
+/// A core [`DataStore`] and the [`Locker`] that goes with it (tusd's composer).
 ///
 /// What the handler offers follows from what is composed: the
-/// `Tus-Extension` header lists only what the composed stores can do.
+/// `Tus-Extension` header lists only what the core store's uploads can do
+/// ([`DataStore::extensions`]). Stores and lockers register themselves
+/// with their `use_in`.
 ///
 /// ```
 /// use tower_tus::{StoreComposer, lock::MemoryLocker, store::MemoryStore};
@@ -22,20 +21,13 @@ use crate::store::{
 /// MemoryLocker::new().use_in(&mut composer);
 /// assert_eq!(
 ///     composer.capabilities().to_string(),
-///     "Core: ✓ Terminater: ✓ Finisher: ✗ Locker: ✓ GetReader: ✓ Concater: ✓ LengthDeferrer: ✓ Truncater: ✓ Lister: ✓"
+///     "Core: ✓ Locker: ✓ Termination: ✓ Concatenation: ✓ LengthDeferral: ✓ Content: ✓ Listing: ✓ VerifiedWrites: ✓"
 /// );
 /// ```
 #[derive(Clone, Default)]
 pub struct StoreComposer {
     pub(crate) core: Option<Arc<dyn DataStore>>,
-    pub(crate) terminater: Option<Arc<dyn Terminater>>,
-    pub(crate) finisher: Option<Arc<dyn Finisher>>,
     pub(crate) locker: Option<Arc<dyn Locker>>,
-    pub(crate) get_reader: Option<Arc<dyn GetReader>>,
-    pub(crate) concater: Option<Arc<dyn Concater>>,
-    pub(crate) length_deferrer: Option<Arc<dyn LengthDeferrer>>,
-    pub(crate) truncater: Option<Arc<dyn Truncater>>,
-    pub(crate) lister: Option<Arc<dyn Lister>>,
 }
 
 impl StoreComposer {
@@ -49,58 +41,28 @@ impl StoreComposer {
         self.core = Some(Arc::new(store));
     }
 
-    /// Sets the termination extension.
-    pub fn use_terminater(&mut self, store: impl Terminater) {
-        self.terminater = Some(Arc::new(store));
-    }
-
-    /// Sets the finisher, told when an upload completes.
-    pub fn use_finisher(&mut self, store: impl Finisher) {
-        self.finisher = Some(Arc::new(store));
-    }
-
-    /// Sets the locker.
+    /// Sets the locker. Without one, the handler locks in memory, which
+    /// holds within one process only.
     pub fn use_locker(&mut self, locker: impl Locker) {
         self.locker = Some(Arc::new(locker));
     }
 
-    /// Sets the download reader.
-    pub fn use_get_reader(&mut self, store: impl GetReader) {
-        self.get_reader = Some(Arc::new(store));
-    }
-
-    /// Sets the concatenation extension.
-    pub fn use_concater(&mut self, store: impl Concater) {
-        self.concater = Some(Arc::new(store));
-    }
-
-    /// Sets the creation-defer-length extension.
-    pub fn use_length_deferrer(&mut self, store: impl LengthDeferrer) {
-        self.length_deferrer = Some(Arc::new(store));
-    }
-
-    /// Sets the truncater, which lets chunks failing their checksum vanish.
-    pub fn use_truncater(&mut self, store: impl Truncater) {
-        self.truncater = Some(Arc::new(store));
-    }
-
-    /// Sets the lister, which lets expired uploads be found and cleaned up.
-    pub fn use_lister(&mut self, store: impl Lister) {
-        self.lister = Some(Arc::new(store));
-    }
-
     /// What this composer holds.
     pub fn capabilities(&self) -> Capabilities {
+        let ext = self
+            .core
+            .as_ref()
+            .map(|c| c.extensions())
+            .unwrap_or_default();
         Capabilities {
             core: self.core.is_some(),
-            terminater: self.terminater.is_some(),
-            finisher: self.finisher.is_some(),
             locker: self.locker.is_some(),
-            get_reader: self.get_reader.is_some(),
-            concater: self.concater.is_some(),
-            length_deferrer: self.length_deferrer.is_some(),
-            truncater: self.truncater.is_some(),
-            lister: self.lister.is_some(),
+            termination: ext.contains(Extension::Termination),
+            concatenation: ext.contains(Extension::Concatenation),
+            length_deferral: ext.contains(Extension::LengthDeferral),
+            content: ext.contains(Extension::Content),
+            listing: ext.contains(Extension::Listing),
+            verified_writes: ext.contains(Extension::VerifiedWrites),
         }
     }
 }
@@ -113,7 +75,7 @@ impl fmt::Debug for StoreComposer {
     }
 }
 
-/// Which parts a [`StoreComposer`] holds.
+/// Which parts a [`StoreComposer`] holds, and what its core store can do.
 ///
 /// ```
 /// use tower_tus::StoreComposer;
@@ -125,22 +87,20 @@ impl fmt::Debug for StoreComposer {
 pub struct Capabilities {
     /// A core store.
     pub core: bool,
-    /// Termination.
-    pub terminater: bool,
-    /// A finisher.
-    pub finisher: bool,
     /// A locker.
     pub locker: bool,
-    /// Downloads.
-    pub get_reader: bool,
+    /// Termination.
+    pub termination: bool,
     /// Concatenation.
-    pub concater: bool,
+    pub concatenation: bool,
     /// Deferred lengths.
-    pub length_deferrer: bool,
-    /// Truncation (for checksums).
-    pub truncater: bool,
-    /// Listing (for expiration).
-    pub lister: bool,
+    pub length_deferral: bool,
+    /// Downloads.
+    pub content: bool,
+    /// Listing (for expiration and eviction).
+    pub listing: bool,
+    /// Verified writes (for checksums).
+    pub verified_writes: bool,
 }
 
 impl fmt::Display for Capabilities {
@@ -148,16 +108,15 @@ impl fmt::Display for Capabilities {
         let mark = |b: bool| if b { "✓" } else { "✗" };
         write!(
             f,
-            "Core: {} Terminater: {} Finisher: {} Locker: {} GetReader: {} Concater: {} LengthDeferrer: {} Truncater: {} Lister: {}",
+            "Core: {} Locker: {} Termination: {} Concatenation: {} LengthDeferral: {} Content: {} Listing: {} VerifiedWrites: {}",
             mark(self.core),
-            mark(self.terminater),
-            mark(self.finisher),
             mark(self.locker),
-            mark(self.get_reader),
-            mark(self.concater),
-            mark(self.length_deferrer),
-            mark(self.truncater),
-            mark(self.lister)
+            mark(self.termination),
+            mark(self.concatenation),
+            mark(self.length_deferral),
+            mark(self.content),
+            mark(self.listing),
+            mark(self.verified_writes),
         )
     }
 }

@@ -54,11 +54,13 @@ pub struct Config {
     pub(crate) event_kinds: Vec<EventKind>,
     pub(crate) progress_interval: Duration,
     pub(crate) network_timeout: Option<Duration>,
+    pub(crate) hook_timeout: Duration,
 }
 
 impl Config {
     /// Serves the stores in `composer` at `/files/`, with no size limit,
-    /// CORS for any origin, random 128-bit ids, and a lock wait of 20 s.
+    /// CORS for any origin, random 128-bit ids, a lock wait of 20 s and a
+    /// hook timeout of 30 s.
     pub fn new(composer: StoreComposer) -> Self {
         Config {
             composer,
@@ -76,6 +78,7 @@ impl Config {
             event_kinds: Vec::new(),
             progress_interval: Duration::from_secs(1),
             network_timeout: None,
+            hook_timeout: Duration::from_secs(30),
         }
     }
 
@@ -189,7 +192,15 @@ impl Config {
         self
     }
 
-    /// How long a request waits for an upload's lock before 500.
+    /// How long a hook may take to answer (default 30 s); a pre-hook that
+    /// takes longer fails its request with 500, a post-hook is logged.
+    #[must_use]
+    pub fn hook_timeout(mut self, timeout: Duration) -> Self {
+        self.hook_timeout = timeout;
+        self
+    }
+
+    /// How long a request waits for an upload's lock before 423 Locked.
     #[must_use]
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;

@@ -45,6 +45,25 @@ pub enum StoreError {
     /// An I/O failure of the backing storage.
     #[error("storage i/o failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The backend cannot be reached or is throttling: try again later
+    /// (answered 503, with `Retry-After` when known).
+    #[error("storage unavailable: {message}")]
+    Unavailable {
+        /// Why.
+        message: String,
+        /// When to try again.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The upload's lock was lost while working under it.
+    #[error("the upload's lock was lost")]
+    LockLost,
+    /// The upload changed since it was opened in a way that forbids the
+    /// operation; open it again and re-check.
+    #[error("upload changed meanwhile: {0}")]
+    PreconditionFailed(String),
+    /// The store does not offer this operation.
+    #[error("the store does not support {0}")]
+    Unsupported(&'static str),
     /// Any other failure of the backend.
     #[error("storage failed: {0}")]
     Other(BoxError),
@@ -158,9 +177,15 @@ pub enum TusError {
         /// Why.
         message: String,
     },
-    /// The upload's lock could not be acquired in time.
+    /// The upload's lock could not be acquired in time (423, which clients retry).
     #[error("timed out waiting for the upload's lock")]
     LockTimeout,
+    /// The upload is locked by another request right now.
+    #[error("the upload is locked by another request")]
+    Locked,
+    /// The upload's lock was lost midway; nothing more was written under it.
+    #[error("the upload's lock was lost; try again")]
+    LockLost,
     /// The configured upload-id maker produced an id that is not safe to use.
     #[error("the upload id maker produced an invalid id")]
     InvalidGeneratedId,
@@ -197,7 +222,14 @@ impl TusError {
             | TusError::InvalidConcat(_)
             | TusError::LengthChange => StatusCode::BAD_REQUEST,
             TusError::Gone => StatusCode::GONE,
-            TusError::Stalled => StatusCode::REQUEST_TIMEOUT,
+            // 5xx: clients retry those, and a stalled client resumes.
+            TusError::Stalled => StatusCode::INTERNAL_SERVER_ERROR,
+            TusError::LockTimeout | TusError::Locked => StatusCode::LOCKED,
+            TusError::LockLost
+            | TusError::Store(StoreError::LockLost)
+            | TusError::Store(StoreError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            TusError::Store(StoreError::PreconditionFailed(_)) => StatusCode::CONFLICT,
+            TusError::Store(StoreError::Unsupported(_)) => StatusCode::NOT_IMPLEMENTED,
             TusError::HookRejected { hook, response } => {
                 response.status.unwrap_or(if *hook == "pre-create" {
                     StatusCode::BAD_REQUEST
@@ -218,9 +250,7 @@ impl TusError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             TusError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
-            TusError::LockTimeout | TusError::InvalidGeneratedId | TusError::Store(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            TusError::InvalidGeneratedId | TusError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -253,6 +283,11 @@ impl TusError {
             TusError::UploadStopped(_) => "ERR_UPLOAD_STOPPED",
             TusError::HookFailed { .. } => "ERR_HOOK_FAILED",
             TusError::LockTimeout => "ERR_LOCK_TIMEOUT",
+            TusError::Locked => "ERR_UPLOAD_LOCKED",
+            TusError::LockLost | TusError::Store(StoreError::LockLost) => "ERR_LOCK_LOST",
+            TusError::Store(StoreError::Unavailable { .. }) => "ERR_STORE_UNAVAILABLE",
+            TusError::Store(StoreError::PreconditionFailed(_)) => "ERR_UPLOAD_CHANGED",
+            TusError::Store(StoreError::Unsupported(_)) => "ERR_NOT_IMPLEMENTED",
             TusError::InvalidGeneratedId => "ERR_INVALID_ID",
             TusError::Store(StoreError::TooLarge { .. }) => "ERR_STORE_LIMIT",
             TusError::Store(StoreError::InsufficientStorage) => "ERR_INSUFFICIENT_STORAGE",
@@ -286,6 +321,16 @@ impl TusError {
             crate::headers::TUS_RESUMABLE,
             crate::headers::TUS_VERSION_VALUE,
         );
+        if let TusError::Store(StoreError::Unavailable {
+            retry_after: Some(after),
+            ..
+        }) = &self
+        {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(after.as_secs().max(1)),
+            );
+        }
         if status == StatusCode::PRECONDITION_FAILED {
             headers.insert(
                 crate::headers::TUS_VERSION,

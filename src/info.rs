@@ -37,6 +37,9 @@ pub struct FileInfo {
     pub updated_at: Option<SystemTime>,
     /// For a partial upload: the final uploads made from it.
     pub used_by: Vec<String>,
+    /// Every byte arrived and the upload was finished (pre-finish allowed
+    /// it, the store completed it). Persisted: set once, never unset.
+    pub finished: bool,
     /// Where the bytes live: store-specific keys such as `Type` and `Path`.
     pub storage: BTreeMap<String, String>,
 }
@@ -55,6 +58,7 @@ impl FileInfo {
             created_at: None,
             updated_at: None,
             used_by: Vec::new(),
+            finished: false,
             storage: BTreeMap::new(),
         }
     }

@@ -8,9 +8,9 @@
 //! request goes to the inner service untouched.
 //!
 //! The handler only checks requests against the spec; the bytes go to the
-//! stores held by a [`StoreComposer`]: a core [`DataStore`] and optional
-//! extensions ([`Terminater`], [`Finisher`], [`Locker`], [`GetReader`],
-//! [`Concater`], [`LengthDeferrer`]).
+//! [`DataStore`] held by a [`StoreComposer`], which opens each upload once
+//! per request as an [`Upload`](store::Upload) handle, and one writer per
+//! upload is ensured by its [`Locker`].
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -68,9 +68,7 @@ pub use handler::UploadHandler;
 pub use info::FileInfo;
 pub use layer::{ResponseFuture, TusLayer, TusService};
 pub use lock::Locker;
-pub use store::{
-    Concater, DataStore, Finisher, GetReader, LengthDeferrer, Lister, Terminater, Truncater,
-};
+pub use store::{DataStore, Upload};
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

@@ -4,11 +4,9 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tokio::io::{AsyncRead, ReadBuf};
 
+use super::ContentBody;
 use crate::error::BoxError;
-
-const READ_CHUNK: usize = 64 * 1024;
 
 pin_project! {
     /// A response body made by the upload handler: empty, a short text, or a
@@ -31,7 +29,7 @@ pin_project! {
     #[project = KindProj]
     enum Kind {
         Full { data: Option<Bytes> },
-        Reader { reader: Box<dyn AsyncRead + Send + Unpin>, remaining: u64 },
+        Content { #[pin] body: ContentBody },
     }
 }
 
@@ -53,13 +51,10 @@ impl HandlerBody {
         }
     }
 
-    /// Exactly `len` bytes read from `reader`; a reader that ends early is an error.
-    pub fn reader(reader: Box<dyn AsyncRead + Send + Unpin>, len: u64) -> Self {
+    /// A download, as a store answers it.
+    pub fn content(body: ContentBody) -> Self {
         HandlerBody {
-            kind: Kind::Reader {
-                reader,
-                remaining: len,
-            },
+            kind: Kind::Content { body },
         }
     }
 }
@@ -88,35 +83,14 @@ impl Body for HandlerBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project().kind.project() {
             KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            KindProj::Reader { reader, remaining } => {
-                if *remaining == 0 {
-                    return Poll::Ready(None);
-                }
-                let want = (*remaining).min(READ_CHUNK as u64) as usize;
-                let mut buf = vec![0u8; want];
-                let mut read_buf = ReadBuf::new(&mut buf);
-                match Pin::new(reader).poll_read(cx, &mut read_buf) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(Err(err)) => Poll::Ready(Some(Err(err.into()))),
-                    Poll::Ready(Ok(())) => {
-                        let n = read_buf.filled().len();
-                        if n == 0 {
-                            *remaining = 0;
-                            return Poll::Ready(Some(Err("upload data ended early".into())));
-                        }
-                        *remaining -= n as u64;
-                        buf.truncate(n);
-                        Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))))
-                    }
-                }
-            }
+            KindProj::Content { body } => body.poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full { data } => data.is_none(),
-            Kind::Reader { remaining, .. } => *remaining == 0,
+            Kind::Content { body } => body.is_end_stream(),
         }
     }
 
@@ -125,7 +99,7 @@ impl Body for HandlerBody {
             Kind::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
-            Kind::Reader { remaining, .. } => SizeHint::with_exact(*remaining),
+            Kind::Content { body } => body.size_hint(),
         }
     }
 }

@@ -11,9 +11,10 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 
-use crate::checksum::MultiHasher;
+use crate::checksum::{Checksum, Expected, MultiHasher, VerifyError};
 use crate::error::BoxError;
-use crate::lock::ReleaseSignal;
+use crate::headers::UPLOAD_CHECKSUM;
+use crate::lock::{Signal, UploadLock};
 
 /// How the reading of an [`UploadBody`] ended.
 ///
@@ -39,6 +40,9 @@ pub enum BodyEnd {
     Failed(BoxError),
     /// Another request asked for this upload's lock; reading stopped.
     ReleaseRequested,
+    /// The upload's lock was lost; reading stopped before anything more
+    /// could be written under it.
+    LockLost,
     /// No data arrived for longer than the network timeout.
     Stalled,
     /// The server decided to stop the upload (a post-receive hook).
@@ -71,12 +75,16 @@ pub struct UploadBody {
     body: UnsyncBoxBody<Bytes, BoxError>,
     remaining: u64,
     bytes_read: u64,
-    release: Option<ReleaseSignal>,
-    stop: Option<ReleaseSignal>,
+    release: Option<Signal>,
+    lost: Option<Signal>,
+    fencing_token: Option<u64>,
+    stop: Option<Signal>,
     idle: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
     progress: Option<Arc<AtomicU64>>,
     trailers: Option<HeaderMap>,
     hasher: Option<MultiHasher>,
+    expected: Option<Expected>,
+    verdict: Option<Result<(), VerifyError>>,
     end: Option<BodyEnd>,
 }
 
@@ -92,18 +100,113 @@ impl UploadBody {
             remaining: limit,
             bytes_read: 0,
             release: None,
+            lost: None,
+            fencing_token: None,
             stop: None,
             idle: None,
             progress: None,
             trailers: None,
             hasher: None,
+            expected: None,
+            verdict: None,
             end: None,
         }
     }
 
+    /// Stops reading when the holder of `lock` is asked to release it
+    /// ([`BodyEnd::ReleaseRequested`]) or loses it ([`BodyEnd::LockLost`]),
+    /// and carries its fencing token for the store.
+    #[must_use]
+    pub fn with_lock(mut self, lock: &UploadLock) -> Self {
+        self.release = Some(lock.release_requested().clone());
+        self.lost = Some(lock.lost().clone());
+        self.fencing_token = Some(lock.fencing_token());
+        self
+    }
+
+    /// The fencing token of the lock this body is written under, for stores
+    /// that refuse stale writers.
+    pub fn fencing_token(&self) -> Option<u64> {
+        self.fencing_token
+    }
+
+    /// The body must match `expected`: it is hashed as it streams, and the
+    /// store stages it until [`verify`](Self::verify) succeeds.
+    #[must_use]
+    pub fn with_checksum(mut self, expected: Expected) -> Self {
+        self.hasher = Some(expected.hasher());
+        self.expected = Some(expected);
+        self
+    }
+
+    /// Whether the store must stage this body until it is verified.
+    pub fn needs_verification(&self) -> bool {
+        self.expected.is_some()
+    }
+
+    /// Checks the body against its expected checksum, once it has ended:
+    /// `Ok` only for a body that arrived whole and matches. A body with
+    /// nothing to verify is `Ok` once it ended whole. The first verdict is
+    /// kept; later calls return it again.
+    pub fn verify(&mut self) -> Result<(), VerifyError> {
+        if let Some(verdict) = &self.verdict {
+            return verdict.clone();
+        }
+        let verdict = self.judge();
+        self.verdict = Some(verdict.clone());
+        verdict
+    }
+
+    /// The verdict of [`verify`](Self::verify), if it was asked for.
+    pub fn verdict(&self) -> Option<&Result<(), VerifyError>> {
+        self.verdict.as_ref()
+    }
+
+    fn judge(&mut self) -> Result<(), VerifyError> {
+        if !matches!(self.end, Some(BodyEnd::Complete)) {
+            return Err(VerifyError::Incomplete);
+        }
+        let expected = match self.expected.take() {
+            None => return Ok(()),
+            Some(Expected::Header(c)) => c,
+            Some(Expected::Trailer) => {
+                let value = self
+                    .trailers
+                    .as_ref()
+                    .and_then(|t| t.get(UPLOAD_CHECKSUM))
+                    .ok_or(VerifyError::MissingTrailer)?;
+                let text = value
+                    .to_str()
+                    .map_err(|_| VerifyError::InvalidTrailer("not text"))?;
+                Checksum::parse(text).map_err(|e| match e {
+                    crate::error::TusError::InvalidChecksum(why) => {
+                        VerifyError::InvalidTrailer(why)
+                    }
+                    _ => VerifyError::InvalidTrailer("malformed"),
+                })?
+            }
+        };
+        if self.hasher.take().is_some_and(|h| h.verify(&expected)) {
+            Ok(())
+        } else {
+            Err(VerifyError::Mismatch)
+        }
+    }
+
+    /// Yields at most `limit` more bytes (never more than already allowed):
+    /// how a store with a quota bounds a body.
+    pub fn limit(&mut self, limit: u64) {
+        self.remaining = self.remaining.min(limit);
+    }
+
+    /// How many more bytes the body may yield.
+    pub fn remaining(&self) -> u64 {
+        self.remaining
+    }
+
     /// Stops reading as soon as `signal` is raised, ending with [`BodyEnd::Stopped`].
     #[must_use]
-    pub fn with_stop_signal(mut self, signal: ReleaseSignal) -> Self {
+    pub fn with_stop_signal(mut self, signal: Signal) -> Self {
         self.stop = Some(signal);
         self
     }
@@ -123,21 +226,10 @@ impl UploadBody {
         self
     }
 
-    /// Hashes every yielded byte, for checksum verification.
+    /// Stops reading as soon as `signal` is raised, ending with
+    /// [`BodyEnd::ReleaseRequested`].
     #[must_use]
-    pub fn with_hasher(mut self, hasher: MultiHasher) -> Self {
-        self.hasher = Some(hasher);
-        self
-    }
-
-    /// Takes the hasher, with everything yielded so far fed to it.
-    pub fn take_hasher(&mut self) -> Option<MultiHasher> {
-        self.hasher.take()
-    }
-
-    /// Stops reading as soon as `signal` is raised.
-    #[must_use]
-    pub fn with_release_signal(mut self, signal: ReleaseSignal) -> Self {
+    pub fn with_release_signal(mut self, signal: Signal) -> Self {
         self.release = Some(signal);
         self
     }
@@ -162,14 +254,20 @@ impl UploadBody {
         if self.end.is_some() {
             return Poll::Ready(None);
         }
+        if let Some(lost) = &self.lost {
+            if lost.poll_raised(cx).is_ready() {
+                self.end = Some(BodyEnd::LockLost);
+                return Poll::Ready(None);
+            }
+        }
         if let Some(release) = &self.release {
-            if release.poll_requested(cx).is_ready() {
+            if release.poll_raised(cx).is_ready() {
                 self.end = Some(BodyEnd::ReleaseRequested);
                 return Poll::Ready(None);
             }
         }
         if let Some(stop) = &self.stop {
-            if stop.poll_requested(cx).is_ready() {
+            if stop.poll_raised(cx).is_ready() {
                 self.end = Some(BodyEnd::Stopped);
                 return Poll::Ready(None);
             }

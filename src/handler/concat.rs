@@ -1,5 +1,3 @@
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use http::HeaderValue;
@@ -8,8 +6,10 @@ use super::UploadHandler;
 use super::route::Target;
 use crate::error::{StoreError, TusError};
 use crate::events::RequestDetails;
+use crate::hooks::HookResponse;
 use crate::id::is_valid_id;
 use crate::info::FileInfo;
+use crate::lock::LockMode;
 use crate::metadata::Metadata;
 
 /// What `Upload-Concat` asks for.
@@ -63,21 +63,13 @@ impl UploadHandler {
     }
 
     /// Creates the final upload of `ids`, completing it at once when every
-    /// partial is complete, else when the last one completes.
+    /// partial is finished, else when the last one finishes.
     pub(super) async fn create_final(
         &self,
-        id: String,
         metadata: Metadata,
         ids: Vec<String>,
         details: &Arc<RequestDetails>,
-    ) -> Result<FileInfo, TusError> {
-        let concater = self
-            .inner
-            .config
-            .composer
-            .concater
-            .clone()
-            .ok_or(TusError::ExtensionNotSupported("concatenation"))?;
+    ) -> Result<(FileInfo, Option<HookResponse>), TusError> {
         let partials = self.partials(&ids).await?;
         let mut size = 0u64;
         for partial in &partials {
@@ -93,68 +85,69 @@ impl UploadHandler {
                 return Err(TusError::MaxSizeExceeded { max });
             }
         }
-        let mut info = FileInfo::new(id)
-            .with_size(Some(size))
-            .with_metadata(metadata);
-        info.is_final = true;
-        info.partial_uploads = ids;
-        let info = self.inner.core.new_upload(info).await?;
-        self.created(&info, details);
+        let mut pending = FileInfo::new("").with_metadata(metadata);
+        pending.is_final = true;
+        pending.partial_uploads = ids.clone();
+        let (id, metadata) = self.pre_create(&pending, details).await?;
+        pending.id = id;
+        pending.metadata = metadata;
+        pending.size = Some(size);
+        let upload = self.inner.core.new_upload(pending).await?;
+        let final_id = upload.info().id.clone();
+        self.created(upload.info(), details);
 
+        // Every partial records the final, finished or not: none of them can
+        // be deleted until the final is finished. The store serializes these
+        // records, so concurrent finals over one partial all stay recorded.
         let mut registered: Vec<&str> = Vec::new();
-        for partial in partials.iter().filter(|p| !p.is_complete()) {
-            if !registered.contains(&partial.id.as_str()) {
-                concater.add_final(&partial.id, &info.id).await?;
-                registered.push(&partial.id);
+        for partial in &partials {
+            if registered.contains(&partial.id.as_str()) {
+                continue;
+            }
+            let added = match self.inner.core.get_upload(&partial.id).await {
+                Ok(mut p) => p.add_final(&final_id).await,
+                Err(err) => Err(err),
+            };
+            if let Err(err) = added {
+                // A partial vanished meanwhile: the final cannot be made.
+                if let Ok(mut open) = self
+                    .open_internal(&final_id, Some(LockMode::Wait), details)
+                    .await
+                {
+                    let _ = open.terminate_as_server().await;
+                    open.release().await;
+                }
+                return Err(match err {
+                    StoreError::NotFound => {
+                        TusError::InvalidConcat(format!("upload {} does not exist", partial.id))
+                    }
+                    other => other.into(),
+                });
+            }
+            registered.push(&partial.id);
+        }
+        let mut open = self
+            .open_internal(&final_id, Some(LockMode::Wait), details)
+            .await?;
+        let finish = open.complete_final().await;
+        let info = open.upload.info().clone();
+        open.release().await;
+        match finish {
+            Ok(finish) => Ok((info, finish)),
+            // The final exists and completes on a later try.
+            Err(err) => {
+                tracing::warn!(id = %info.id, error = %err, "final upload could not complete yet");
+                Ok((info, None))
             }
         }
-        // A partial may have completed while the final was being registered;
-        // whoever sees every partial complete completes the final.
-        self.try_complete_final(&info.id, details).await?;
-        Ok(self.inner.core.get_info(&info.id).await?)
-    }
-
-    /// Completes final upload `id` if every partial is complete and it is not yet.
-    ///
-    /// Boxed: completing the final completes an upload, which may in turn
-    /// look for finals to complete.
-    pub(super) fn try_complete_final<'a>(
-        &'a self,
-        id: &'a str,
-        details: &'a Arc<RequestDetails>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), TusError>> + Send + 'a>> {
-        Box::pin(async move {
-            let Some(concater) = self.inner.config.composer.concater.clone() else {
-                return Ok(());
-            };
-            let lock = self.lock(id).await?;
-            let info = self.inner.core.get_info(id).await?;
-            if !info.is_final || (info.is_complete() && info.size != Some(0)) {
-                return Ok(());
-            }
-            let partials = self.partials(&info.partial_uploads).await?;
-            if !partials.iter().all(FileInfo::is_complete) {
-                return Ok(());
-            }
-            concater.concat_uploads(id, &partials).await?;
-            let info = self.inner.core.get_info(id).await?;
-            if !info.is_complete() {
-                return Err(TusError::Store(StoreError::Corrupt(format!(
-                    "final upload {id} holds {} of {:?} bytes after concatenation",
-                    info.offset, info.size
-                ))));
-            }
-            drop(lock);
-            self.complete(id, details).await.map(drop)
-        })
     }
 
     /// The partial uploads named by `ids`, each checked to be one.
     async fn partials(&self, ids: &[String]) -> Result<Vec<FileInfo>, TusError> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let info = match self.inner.core.get_info(id).await {
-                Ok(info) => info,
+            let info = match self.inner.core.get_upload(id).await {
+                Ok(upload) => upload.info().clone(),
                 Err(StoreError::NotFound) => {
                     return Err(TusError::InvalidConcat(format!(
                         "upload {id} does not exist"

@@ -9,6 +9,7 @@ use crate::body::HandlerBody;
 use crate::error::TusError;
 use crate::events::RequestDetails;
 use crate::info::FileInfo;
+use crate::store::{Content, Extension};
 
 impl UploadHandler {
     /// Streams the bytes received so far, or the requested range of them.
@@ -18,16 +19,19 @@ impl UploadHandler {
         req: &HeaderMap,
         details: &Arc<RequestDetails>,
     ) -> Result<Response<HandlerBody>, TusError> {
-        let config = &self.inner.config;
-        let reader = match &config.composer.get_reader {
-            Some(r) if !config.disable_download => r.clone(),
-            _ => return Err(TusError::MethodNotAllowed),
+        if !self.offers(Extension::Content) || self.inner.config.disable_download {
+            return Err(TusError::MethodNotAllowed);
+        }
+        let mut open = self.open(id, None, details).await?;
+        open.retry_finish().await?;
+        let info = open.upload.info();
+        // A final upload is served once it holds all its bytes.
+        let total = if info.is_final && !info.is_complete() {
+            0
+        } else {
+            info.offset
         };
-        let info = self.inner.core.get_info(id).await?;
-        self.check_expired(&info)?;
-        self.pre_access(&info, details).await?;
-        let total = info.offset;
-        let etag = etag(&info);
+        let etag = etag(info);
         let modified = info.updated_at.map(whole_seconds);
 
         let mut res = Response::new(HandlerBody::empty());
@@ -64,9 +68,19 @@ impl UploadHandler {
             Some((start, end)) => (start, end - start + 1),
             None => (0, total),
         };
-        let data = reader.get_reader(id, start).await?;
+        let data = match open.upload.content(start..start + len).await? {
+            Content::Body(body) => body,
+            Content::Redirect(uri) => {
+                let mut res = Response::new(HandlerBody::empty());
+                *res.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+                if let Ok(v) = HeaderValue::from_str(&uri.to_string()) {
+                    res.headers_mut().insert(header::LOCATION, v);
+                }
+                return Ok(res);
+            }
+        };
         let (mime, kind) = content_type(info.metadata.get_str("filetype"));
-        *res.body_mut() = HandlerBody::reader(data, len);
+        *res.body_mut() = HandlerBody::content(data);
         if let Some((start, end)) = range {
             *res.status_mut() = StatusCode::PARTIAL_CONTENT;
             res.headers_mut().insert(

@@ -18,9 +18,9 @@ impl UploadHandler {
         id: &str,
         details: &Arc<RequestDetails>,
     ) -> Result<Response<HandlerBody>, TusError> {
-        let info = self.inner.core.get_info(id).await?;
-        self.check_expired(&info)?;
-        self.pre_access(&info, details).await?;
+        let mut open = self.open(id, None, details).await?;
+        open.retry_finish().await?;
+        let info = open.upload.info();
         let mut res = Response::new(HandlerBody::empty());
         *res.status_mut() = StatusCode::OK;
         let headers = res.headers_mut();
@@ -38,10 +38,10 @@ impl UploadHandler {
                 headers.insert(UPLOAD_METADATA, v);
             }
         }
-        if let Some(concat) = self.concat_header(&info) {
+        if let Some(concat) = self.concat_header(info) {
             headers.insert(UPLOAD_CONCAT, concat);
         }
-        if let Some(expires) = self.expires_header(&info) {
+        if let Some(expires) = self.expires_header(info) {
             headers.insert(UPLOAD_EXPIRES, expires);
         }
         Ok(res)

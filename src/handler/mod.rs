@@ -34,20 +34,29 @@
 //! # }
 //! ```
 
+mod checksum;
 mod concat;
 mod delete;
 mod download;
+mod evict;
 mod expiry;
+mod finish;
 mod get;
 mod head;
 mod location;
 mod observe;
+mod open;
 mod options;
 mod patch;
 mod post;
+mod progress;
 mod route;
 mod service;
+mod sweep;
+mod terminate;
 mod write;
+
+pub use sweep::SweepReport;
 
 pub use service::HandlerFuture;
 
@@ -63,8 +72,9 @@ use crate::config::Config;
 use crate::error::{BoxError, TusError};
 use crate::events::{EventReceiver, Events};
 use crate::headers::{TUS_RESUMABLE, TUS_VERSION_VALUE, X_HTTP_METHOD_OVERRIDE};
+use crate::lock::{Locker, MemoryLocker};
 use crate::metrics::Metrics;
-use crate::store::DataStore;
+use crate::store::{DataStore, Extension, Extensions};
 use tracing::Instrument;
 
 /// The tus protocol handler. Cheap to clone.
@@ -76,6 +86,8 @@ pub struct UploadHandler {
 struct Inner {
     config: Config,
     core: Arc<dyn DataStore>,
+    locker: Arc<dyn Locker>,
+    store_extensions: Extensions,
     extensions: HeaderValue,
     metrics: Arc<Metrics>,
     events: Events,
@@ -102,18 +114,41 @@ impl UploadHandler {
             .core
             .clone()
             .expect("the StoreComposer needs a core store: call use_core or a store's use_in");
-        let extensions = HeaderValue::from_str(&Self::extensions_of(&config).join(","))
+        let locker = config.composer.locker.clone().unwrap_or_else(|| {
+            tracing::info!("no locker composed: uploads are locked in memory, for this process only");
+            Arc::new(MemoryLocker::new())
+        });
+        let store_extensions = core.extensions();
+        let extensions = HeaderValue::from_str(&Self::extensions_of(&config, store_extensions).join(","))
             .expect("extension names are valid header values");
         let events = Events::new(&config.event_kinds, config.progress_interval);
-        UploadHandler {
+        let handler = UploadHandler {
             inner: Arc::new(Inner {
                 config,
                 core,
+                locker,
+                store_extensions,
                 extensions,
                 metrics: Arc::default(),
                 events,
             }),
-        }
+        };
+        handler
+            .inner
+            .core
+            .set_evictor(Arc::new(evict::HandlerEvictor::new(&handler)));
+        handler
+    }
+
+    /// Whether the core store's uploads offer `ext`.
+    fn offers(&self, ext: Extension) -> bool {
+        self.inner.store_extensions.contains(ext)
+    }
+
+    /// Asks every running upload to stop reading, keep what arrived and
+    /// answer: at shutdown.
+    pub fn interrupt_all(&self) {
+        self.inner.locker.release_all();
     }
 
     /// The handler's counters.
@@ -127,23 +162,22 @@ impl UploadHandler {
     }
 
     /// The extensions the handler offers with the composed stores.
-    fn extensions_of(config: &Config) -> Vec<&'static str> {
-        let composer = &config.composer;
+    fn extensions_of(config: &Config, ext: Extensions) -> Vec<&'static str> {
         let mut out = vec!["creation", "creation-with-upload"];
-        if composer.length_deferrer.is_some() {
+        if ext.contains(Extension::LengthDeferral) {
             out.push("creation-defer-length");
         }
-        if composer.terminater.is_some() && !config.disable_termination {
+        if ext.contains(Extension::Termination) && !config.disable_termination {
             out.push("termination");
         }
-        if composer.concater.is_some() {
+        if ext.contains(Extension::Concatenation) {
             out.extend(["concatenation", "concatenation-unfinished"]);
         }
-        if composer.truncater.is_some() {
+        if ext.contains(Extension::VerifiedWrites) {
             out.extend(["checksum", "checksum-trailer"]);
         }
         let expires = config.expire_after.is_some() || config.expire_finished_after.is_some();
-        if expires && composer.terminater.is_some() && composer.lister.is_some() {
+        if expires && ext.contains(Extension::Termination) && ext.contains(Extension::Listing) {
             out.push("expiration");
         }
         out
@@ -259,15 +293,18 @@ impl UploadHandler {
             .await
         {
             Ok(res) => res,
-            Err(err) => {
-                if err.status().is_server_error() {
-                    tracing::error!(error = %err, "tus request failed");
-                }
-                self.inner.metrics.error(err.status().as_u16(), err.code());
-                err.into_response()
-            }
+            Err(err) => self.error_response(err),
         };
         finish(res, cors)
+    }
+
+    /// The response for a failed request, logged and counted.
+    fn error_response(&self, err: TusError) -> Response<HandlerBody> {
+        if err.status().is_server_error() {
+            tracing::error!(error = %err, "tus request failed");
+        }
+        self.inner.metrics.error(err.status().as_u16(), err.code());
+        err.into_response()
     }
 
     async fn dispatch<B>(
@@ -285,29 +322,38 @@ impl UploadHandler {
         }
         check_version(&method, req.headers())?;
         let details = self.request_details(&method, req.uri(), req.headers(), req.extensions());
+        // Every request that may change state runs to its end on its own
+        // task: if the connection's future is dropped midway, the bytes that
+        // arrived are still written, a deletion completes, and the lock is
+        // released in order.
         match (target, method) {
             (Target::Collection, Method::POST) => {
-                self.spawn_writer(move |h| h.post_upload(req, details))
+                self.spawn_to_end(move |h| h.post_upload(req, details))
                     .await
             }
-            (Target::Upload(id), Method::HEAD) => self.head_upload(&id, &details).await,
+            (Target::Upload(id), Method::HEAD) => {
+                self.spawn_to_end(move |h| async move { h.head_upload(&id, &details).await })
+                    .await
+            }
             (Target::Upload(id), Method::PATCH) => {
-                self.spawn_writer(move |h| h.patch_upload(id, req, details))
+                self.spawn_to_end(move |h| h.patch_upload(id, req, details))
                     .await
             }
-            (Target::Upload(id), Method::DELETE) => self.delete_upload(&id, &details).await,
+            (Target::Upload(id), Method::DELETE) => {
+                self.spawn_to_end(move |h| async move { h.delete_upload(&id, &details).await })
+                    .await
+            }
             (Target::Upload(id), Method::GET) => {
-                self.get_upload(&id, req.headers(), &details).await
+                let headers = req.headers().clone();
+                self.spawn_to_end(move |h| async move { h.get_upload(&id, &headers, &details).await })
+                    .await
             }
             (Target::Invalid, _) => Err(TusError::NotFound),
             _ => Err(TusError::MethodNotAllowed),
         }
     }
 
-    /// Runs a request that writes upload data on its own task: if the
-    /// connection's future is dropped mid-body, the bytes that arrived are
-    /// still written and the lock is still released in order.
-    async fn spawn_writer<F, Fut>(self, f: F) -> Result<Response<HandlerBody>, TusError>
+    async fn spawn_to_end<F, Fut>(self, f: F) -> Result<Response<HandlerBody>, TusError>
     where
         F: FnOnce(UploadHandler) -> Fut,
         Fut: Future<Output = Result<Response<HandlerBody>, TusError>> + Send + 'static,

@@ -7,7 +7,7 @@ use http::{HeaderMap, Method};
 use super::UploadHandler;
 use crate::error::TusError;
 use crate::events::{EventKind, RequestDetails};
-use crate::hooks::{Decision, HookEvent, HookName, HookResponse, Hooks, PreCreate};
+use crate::hooks::{Decision, HookError, HookEvent, HookName, HookResponse, Hooks, PreCreate};
 use crate::info::FileInfo;
 use crate::metadata::Metadata;
 
@@ -86,8 +86,11 @@ impl UploadHandler {
         };
         let event = HookEvent::new(name, info.clone(), details.clone());
         let result = match name {
-            HookName::PreTerminate => hooks.pre_terminate(&event).await,
-            _ => hooks.pre_access(&event).await,
+            HookName::PreTerminate => {
+                self.with_hook_timeout(name, hooks.pre_terminate(&event))
+                    .await
+            }
+            _ => self.with_hook_timeout(name, hooks.pre_access(&event)).await,
         };
         self.inner.metrics.hook(name.as_str(), result.is_err());
         match result {
@@ -110,7 +113,9 @@ impl UploadHandler {
         let mut metadata = pending.metadata.clone();
         if let Some(hooks) = self.hooks_for(HookName::PreCreate) {
             let event = HookEvent::new(HookName::PreCreate, pending.clone(), details.clone());
-            let result = hooks.pre_create(&event).await;
+            let result = self
+                .with_hook_timeout(HookName::PreCreate, hooks.pre_create(&event))
+                .await;
             self.inner
                 .metrics
                 .hook(HookName::PreCreate.as_str(), result.is_err());
@@ -158,13 +163,31 @@ impl UploadHandler {
             return Ok(None);
         };
         let event = HookEvent::new(HookName::PreFinish, info.clone(), details.clone());
-        let result = hooks.pre_finish(&event).await;
+        let result = self
+            .with_hook_timeout(HookName::PreFinish, hooks.pre_finish(&event))
+            .await;
         self.inner
             .metrics
             .hook(HookName::PreFinish.as_str(), result.is_err());
         match result {
             Ok(response) => Ok((!response.is_empty()).then_some(response)),
             Err(err) => Err(self.hook_failed(HookName::PreFinish, err.0)),
+        }
+    }
+
+    /// Runs a hook call under the configured hook timeout.
+    pub(super) async fn with_hook_timeout<T>(
+        &self,
+        name: HookName,
+        call: impl Future<Output = Result<T, HookError>>,
+    ) -> Result<T, HookError> {
+        let timeout = self.inner.config.hook_timeout;
+        match tokio::time::timeout(timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(HookError::new(format!(
+                "the {} hook gave no answer within {timeout:?}",
+                name.as_str()
+            ))),
         }
     }
 
@@ -175,13 +198,20 @@ impl UploadHandler {
         };
         let event = HookEvent::new(name, info.clone(), details.clone());
         let metrics = self.inner.metrics.clone();
+        let timeout = self.inner.config.hook_timeout;
         tokio::spawn(async move {
-            let result = match name {
-                HookName::PostCreate => hooks.post_create(&event).await,
-                HookName::PostFinish => hooks.post_finish(&event).await,
-                HookName::PostTerminate => hooks.post_terminate(&event).await,
-                HookName::PostReceive => hooks.post_receive(&event).await.map(drop),
-                _ => Ok(()),
+            let call = async {
+                match name {
+                    HookName::PostCreate => hooks.post_create(&event).await,
+                    HookName::PostFinish => hooks.post_finish(&event).await,
+                    HookName::PostTerminate => hooks.post_terminate(&event).await,
+                    HookName::PostReceive => hooks.post_receive(&event).await.map(drop),
+                    _ => Ok(()),
+                }
+            };
+            let result = match tokio::time::timeout(timeout, call).await {
+                Ok(result) => result,
+                Err(_) => Err(HookError::new(format!("no answer within {timeout:?}"))),
             };
             metrics.hook(name.as_str(), result.is_err());
             if let Err(err) = result {

@@ -18,7 +18,7 @@ impl UploadHandler {
         if let Some(max) = self.inner.config.max_size {
             headers.insert(TUS_MAX_SIZE, HeaderValue::from(max));
         }
-        if self.inner.config.composer.truncater.is_some() {
+        if self.offers(crate::store::Extension::VerifiedWrites) {
             if let Ok(v) = HeaderValue::from_str(&Algorithm::header_value()) {
                 headers.insert(TUS_CHECKSUM_ALGORITHM, v);
             }

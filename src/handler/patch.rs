@@ -4,11 +4,14 @@ use http_body::Body;
 
 use std::sync::Arc;
 
+use super::open::OpenUpload;
 use super::{UploadHandler, content_length, is_offset_octet_stream, with_hook_response};
 use crate::body::HandlerBody;
 use crate::error::{BoxError, TusError};
 use crate::events::RequestDetails;
 use crate::headers::{UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_OFFSET, parse_u64};
+use crate::lock::LockMode;
+use crate::store::Extension;
 
 impl UploadHandler {
     pub(super) async fn patch_upload<B>(
@@ -34,75 +37,70 @@ impl UploadHandler {
             Some(v) => Some(parse_u64(v).ok_or(TusError::InvalidUploadLength)?),
             None => None,
         };
-        let checksum = self.checksum_request(headers)?;
+        let checksum = self.expected_checksum(headers)?;
+        let body_len = content_length(headers).or(body.size_hint().exact());
 
-        let lock = self.lock(&id).await?;
-        let mut info = self.inner.core.get_info(&id).await?;
-        self.check_expired(&info)?;
-        self.pre_access(&info, &details).await?;
-        if info.is_final {
-            return Err(TusError::Forbidden);
-        }
-        if client_offset != info.offset {
-            return Err(TusError::OffsetMismatch {
-                client: client_offset,
-                server: info.offset,
-            });
-        }
-        let mut declared_now = false;
-        match (info.size, new_length) {
-            (Some(size), Some(len)) if size != len => return Err(TusError::LengthChange),
-            (None, Some(len)) => {
-                self.declare_length(&info.id, info.offset, len).await?;
-                info.size = Some(len);
-                declared_now = true;
+        let mut open = self.open(&id, Some(LockMode::TakeOver), &details).await?;
+        let result = async {
+            let info = open.upload.info();
+            if info.is_final {
+                return Err(TusError::Forbidden);
             }
-            _ => {}
-        }
-        if let (Some(size), Some(len)) = (
-            info.size,
-            content_length(headers).or(body.size_hint().exact()),
-        ) {
-            if info.offset.saturating_add(len) > size {
-                return Err(TusError::BodyTooLarge);
+            if client_offset != info.offset {
+                return Err(TusError::OffsetMismatch {
+                    client: client_offset,
+                    server: info.offset,
+                });
             }
+            let size = match (info.size, new_length) {
+                (Some(size), Some(len)) if size != len => return Err(TusError::LengthChange),
+                (size, None) => size,
+                (_, Some(len)) => Some(len),
+            };
+            if let (Some(size), Some(len)) = (size, body_len) {
+                if client_offset.saturating_add(len) > size {
+                    return Err(TusError::BodyTooLarge);
+                }
+            }
+            if open.upload.info().size.is_none() {
+                if let Some(len) = new_length {
+                    self.declare_length(&mut open, len).await?;
+                }
+            }
+            let offset = open.write_body(body, checksum).await?.offset;
+            let finish = open.finish_if_complete().await?;
+            Ok((offset, finish))
         }
-        let (offset, mut finish) = self
-            .write_body(&info, body, lock.as_ref(), checksum, &details)
-            .await?;
-        if declared_now && info.is_complete() {
-            // The deferred length was declared equal to what had already arrived.
-            finish = self.complete(&info.id, &details).await?;
-        }
-        drop(lock);
+        .await;
+        let expires = self.expires_header(open.upload.info());
+        open.release().await;
+        let (offset, finish) = result?;
 
         let mut res = Response::new(HandlerBody::empty());
         *res.status_mut() = StatusCode::NO_CONTENT;
         res.headers_mut()
             .insert(UPLOAD_OFFSET, HeaderValue::from(offset));
-        if let Some(expires) = self.expires_after_write(&info, offset) {
+        if let Some(expires) = expires {
             res.headers_mut().insert(UPLOAD_EXPIRES, expires);
         }
         Ok(with_hook_response(res, finish))
     }
 
     /// Fixes a deferred length, under the size limit and not below what arrived.
-    async fn declare_length(&self, id: &str, offset: u64, length: u64) -> Result<(), TusError> {
-        let config = &self.inner.config;
-        let deferrer = config
-            .composer
-            .length_deferrer
-            .clone()
-            .ok_or(TusError::ExtensionNotSupported("creation-defer-length"))?;
-        if let Some(max) = config.max_size {
+    async fn declare_length(&self, open: &mut OpenUpload, length: u64) -> Result<(), TusError> {
+        if !self.offers(Extension::LengthDeferral) {
+            return Err(TusError::ExtensionNotSupported("creation-defer-length"));
+        }
+        if let Some(max) = self.inner.config.max_size {
             if length > max {
                 return Err(TusError::MaxSizeExceeded { max });
             }
         }
-        if length < offset {
+        if length < open.upload.info().offset {
             return Err(TusError::InvalidUploadLength);
         }
-        deferrer.declare_length(id, length).await?;
+        open.ensure_locked()?;
+        open.upload.declare_length(length).await?;
         Ok(())
     }
 }

@@ -13,9 +13,11 @@ use crate::headers::{
     UPLOAD_CONCAT, UPLOAD_DEFER_LENGTH, UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_METADATA,
     UPLOAD_OFFSET, parse_u64,
 };
-use crate::hooks::HookName;
+use crate::hooks::{HookName, HookResponse};
 use crate::info::FileInfo;
+use crate::lock::LockMode;
 use crate::metadata::{self, Metadata, MetadataError};
+use crate::store::Extension;
 
 impl UploadHandler {
     pub(super) async fn post_upload<B>(
@@ -29,11 +31,9 @@ impl UploadHandler {
     {
         let (parts, body) = req.into_parts();
         let headers = &parts.headers;
-        let config = &self.inner.config;
-
         let concat = match headers.get(UPLOAD_CONCAT) {
             None => None,
-            Some(_) if config.composer.concater.is_none() => {
+            Some(_) if !self.offers(Extension::Concatenation) => {
                 return Err(TusError::ExtensionNotSupported("concatenation"));
             }
             Some(v) => Some(self.parse_concat(v)?),
@@ -41,8 +41,7 @@ impl UploadHandler {
         let metadata = parse_metadata(headers)?;
         let with_data = is_offset_octet_stream(headers);
 
-        let mut finish = None;
-        let info = if let Some(Concat::Final(ids)) = concat {
+        if let Some(Concat::Final(ids)) = concat {
             if headers.contains_key(UPLOAD_LENGTH) || headers.contains_key(UPLOAD_DEFER_LENGTH) {
                 return Err(TusError::InvalidConcat(
                     "a final upload takes no length".into(),
@@ -51,42 +50,66 @@ impl UploadHandler {
             if with_data {
                 return Err(TusError::Forbidden);
             }
-            let mut pending = FileInfo::new("").with_metadata(metadata);
-            pending.is_final = true;
-            pending.partial_uploads = ids.clone();
-            let (id, metadata) = self.pre_create(&pending, &details).await?;
-            self.create_final(id, metadata, ids, &details).await?
-        } else {
-            let size = self.declared_length(headers)?;
-            let checksum = if with_data {
-                self.checksum_request(headers)?
-            } else {
-                None
-            };
-            let declared = content_length(headers).or(body.size_hint().exact());
-            if with_data && size.zip(declared).is_some_and(|(size, len)| len > size) {
-                return Err(TusError::BodyTooLarge);
-            }
-            let mut pending = FileInfo::new("").with_size(size).with_metadata(metadata);
-            pending.is_partial = matches!(concat, Some(Concat::Partial));
-            let (id, metadata) = self.pre_create(&pending, &details).await?;
-            pending.id = id;
-            pending.metadata = metadata;
-            let mut info = self.inner.core.new_upload(pending).await?;
-            self.created(&info, &details);
-            if with_data {
-                let lock = self.lock(&info.id).await?;
-                let (offset, hook) = self
-                    .write_body(&info, body, lock.as_ref(), checksum, &details)
-                    .await?;
-                info.offset = offset;
-                finish = hook;
-            } else if size == Some(0) {
-                finish = self.complete(&info.id, &details).await?;
-            }
-            info
-        };
+            let (info, finish) = self.create_final(metadata, ids, &details).await?;
+            return Ok(self.created_response(headers, &info, finish));
+        }
 
+        let size = self.declared_length(headers)?;
+        let checksum = if with_data {
+            self.expected_checksum(headers)?
+        } else {
+            None
+        };
+        let declared = content_length(headers).or(body.size_hint().exact());
+        if with_data && size.zip(declared).is_some_and(|(size, len)| len > size) {
+            return Err(TusError::BodyTooLarge);
+        }
+        let mut pending = FileInfo::new("").with_size(size).with_metadata(metadata);
+        pending.is_partial = matches!(concat, Some(Concat::Partial));
+        let (id, metadata) = self.pre_create(&pending, &details).await?;
+        pending.id = id;
+        pending.metadata = metadata;
+        let upload = self.inner.core.new_upload(pending).await?;
+        self.created(upload.info(), &details);
+        // Nobody else knows the id yet: the lock is free.
+        let mut open = self
+            .open_created(upload, LockMode::TakeOver, &details)
+            .await?;
+        let result = async {
+            if with_data {
+                open.write_body(body, checksum).await?;
+            }
+            open.finish_if_complete().await
+        }
+        .await;
+        let info = open.upload.info().clone();
+        open.release().await;
+        match result {
+            Ok(finish) => Ok(self.created_response(headers, &info, finish)),
+            // The upload exists: tell the client where, and how far it got,
+            // so it can resume instead of starting over.
+            Err(err) => {
+                let offset = match self.inner.core.get_upload(&info.id).await {
+                    Ok(upload) => upload.info().offset,
+                    Err(_) => info.offset,
+                };
+                let mut res = self.error_response(err);
+                let out = res.headers_mut();
+                if let Ok(v) = HeaderValue::from_str(&self.location(headers, &info.id)) {
+                    out.insert(header::LOCATION, v);
+                }
+                out.insert(UPLOAD_OFFSET, HeaderValue::from(offset));
+                Ok(res)
+            }
+        }
+    }
+
+    fn created_response(
+        &self,
+        headers: &HeaderMap,
+        info: &FileInfo,
+        finish: Option<HookResponse>,
+    ) -> Response<HandlerBody> {
         let mut res = Response::new(HandlerBody::empty());
         *res.status_mut() = StatusCode::CREATED;
         let out = res.headers_mut();
@@ -96,10 +119,10 @@ impl UploadHandler {
         if !info.is_final || info.is_complete() {
             out.insert(UPLOAD_OFFSET, HeaderValue::from(info.offset));
         }
-        if let Some(expires) = self.expires_after_write(&info, info.offset) {
+        if let Some(expires) = self.expires_header(info) {
             out.insert(UPLOAD_EXPIRES, expires);
         }
-        Ok(with_hook_response(res, finish))
+        with_hook_response(res, finish)
     }
 
     /// An upload now exists: count it, tell subscribers and post-create.
@@ -120,7 +143,7 @@ impl UploadHandler {
                 if defer != "1" {
                     return Err(TusError::InvalidDeferLength);
                 }
-                if config.composer.length_deferrer.is_none() {
+                if !self.offers(Extension::LengthDeferral) {
                     return Err(TusError::ExtensionNotSupported("creation-defer-length"));
                 }
                 return Ok(None);

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{LockError, Locker, ReleaseSignal, UploadLock};
+use super::{LockError, LockMode, Locker, Signal, UploadLock};
 use crate::composer::StoreComposer;
 
 /// Upload locks for one process, kept in memory.
@@ -29,7 +29,7 @@ pub struct MemoryLocker {
 #[derive(Debug)]
 struct Held {
     token: u64,
-    release: ReleaseSignal,
+    release: Signal,
     unlocked: Arc<Notify>,
 }
 
@@ -44,23 +44,18 @@ impl MemoryLocker {
         composer.use_locker(self.clone());
     }
 
-    /// Asks every holder to let go: at shutdown, running uploads stop
-    /// reading, keep what arrived and answer.
-    pub fn release_all(&self) {
-        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        for h in held.values() {
-            h.release.request();
-        }
-    }
-
-    fn try_take(&self, id: &str) -> Result<UploadLock, (u64, Arc<Notify>)> {
+    /// Takes the lock if free; else, per `mode`, asks the holder to let go
+    /// and tells how to wait for it.
+    fn try_take(&self, id: &str, mode: LockMode) -> Result<UploadLock, (u64, Arc<Notify>)> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(h) = held.get(id) {
-            h.release.request();
+            if mode == LockMode::TakeOver {
+                h.release.raise();
+            }
             return Err((h.token, h.unlocked.clone()));
         }
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let release = ReleaseSignal::new();
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed) + 1;
+        let release = Signal::new();
         let unlocked = Arc::new(Notify::new());
         held.insert(
             id.to_owned(),
@@ -72,29 +67,49 @@ impl MemoryLocker {
         );
         let map = self.held.clone();
         let id = id.to_owned();
-        Ok(UploadLock::new(release, move || {
-            let mut held = map.lock().unwrap_or_else(|e| e.into_inner());
-            if held.get(&id).is_some_and(|h| h.token == token) {
-                held.remove(&id);
-            }
-            drop(held);
-            unlocked.notify_waiters();
-        }))
+        Ok(UploadLock::new(
+            release,
+            Signal::new(),
+            token,
+            Box::new(move || {
+                let mut held = map.lock().unwrap_or_else(|e| e.into_inner());
+                if held.get(&id).is_some_and(|h| h.token == token) {
+                    held.remove(&id);
+                }
+                drop(held);
+                unlocked.notify_waiters();
+                Box::pin(async {})
+            }),
+        ))
     }
 
     fn still_held(&self, id: &str, token: u64) -> bool {
         let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         held.get(id).is_some_and(|h| h.token == token)
     }
+
+    /// Whether upload `id` is locked right now.
+    pub fn is_locked(&self, id: &str) -> bool {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(id)
+    }
 }
 
 #[async_trait]
 impl Locker for MemoryLocker {
-    async fn lock(&self, id: &str, timeout: Duration) -> Result<UploadLock, LockError> {
+    async fn lock(
+        &self,
+        id: &str,
+        mode: LockMode,
+        timeout: Duration,
+    ) -> Result<UploadLock, LockError> {
         let deadline = Instant::now() + timeout;
         loop {
-            let (token, unlocked) = match self.try_take(id) {
+            let (token, unlocked) = match self.try_take(id, mode) {
                 Ok(lock) => return Ok(lock),
+                Err(_) if mode == LockMode::Try => return Err(LockError::Busy),
                 Err(holder) => holder,
             };
             let notified = unlocked.notified();
@@ -107,6 +122,13 @@ impl Locker for MemoryLocker {
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Err(LockError::Timeout);
             }
+        }
+    }
+
+    fn release_all(&self) {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        for h in held.values() {
+            h.release.raise();
         }
     }
 }

@@ -1,51 +1,74 @@
-//! One writer per upload: the `Locker` extension and its in-memory implementation.
+//! One writer per upload: the [`Locker`] trait, held [`UploadLock`]s, and
+//! the lockers that ship with the crate.
 //!
-//! A PATCH, DELETE or final concatenation holds its upload's lock. A second
-//! request for a locked upload (typically a client that reconnected while
-//! its old, half-dead request still hangs) does not simply wait: it asks the
-//! holder to release. The holder stops reading its body, keeps what arrived,
-//! answers, and drops its [`UploadLock`]; the newcomer then proceeds.
+//! A request says how it wants a lock ([`LockMode`]). A PATCH or DELETE
+//! *takes over*: a second request for a locked upload (typically a client
+//! that reconnected while its old, half-dead request still hangs) asks the
+//! holder to release. The holder stops reading its body, keeps what
+//! arrived, answers, and releases; the newcomer then proceeds. Background
+//! work (the expiry sweep, eviction) only *tries*, so it never interrupts a
+//! writer; completing a final upload *waits*.
 //!
 //! ```
 //! use std::time::Duration;
-//! use tower_tus::lock::{Locker, MemoryLocker};
+//! use tower_tus::lock::{LockMode, Locker, MemoryLocker};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let locker = MemoryLocker::new();
-//! let first = locker.lock("abc", Duration::from_secs(1)).await.unwrap();
-//! let releaser = tokio::spawn({
-//!     let signal = first.release_signal();
-//!     async move {
-//!         signal.requested().await; // the holder sees the request ...
-//!         drop(first);              // ... and lets go
-//!     }
+//! let first = locker.lock("abc", LockMode::TakeOver, Duration::from_secs(1)).await.unwrap();
+//! let releaser = tokio::spawn(async move {
+//!     first.release_requested().raised().await; // the holder sees the request ...
+//!     first.release().await;                      // ... and lets go
 //! });
-//! let second = locker.lock("abc", Duration::from_secs(1)).await.unwrap();
+//! let second = locker.lock("abc", LockMode::TakeOver, Duration::from_secs(1)).await.unwrap();
 //! releaser.await.unwrap();
-//! drop(second);
+//! second.release().await;
 //! # }
 //! ```
 
+#[cfg(feature = "file-store")]
+mod file;
 mod memory;
-mod release;
+mod signal;
+mod upload_lock;
 
+#[cfg(feature = "file-store")]
+pub use file::FileLocker;
 pub use memory::MemoryLocker;
-pub use release::ReleaseSignal;
+pub use signal::Signal;
+pub use upload_lock::{Unlock, UploadLock};
 
-use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::error::BoxError;
 
+/// How a request takes an upload's lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LockMode {
+    /// Ask the holder to release, then wait for it (a reconnecting client).
+    TakeOver,
+    /// Wait for the holder to finish, without asking.
+    Wait,
+    /// Take the lock only if it is free right now.
+    Try,
+}
+
 /// Why a lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LockError {
+    /// [`LockMode::Try`] found the lock held.
+    #[error("the upload is locked by another request")]
+    Busy,
     /// The holder did not release within the allowed time.
     #[error("timed out waiting for the upload's lock")]
     Timeout,
+    /// The locking backend cannot be reached right now.
+    #[error("locker unavailable: {0}")]
+    Unavailable(BoxError),
     /// The locking backend failed.
     #[error("locker failed: {0}")]
     Other(BoxError),
@@ -55,65 +78,27 @@ pub enum LockError {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_tus::lock::{LockError, Locker, MemoryLocker};
+/// use tower_tus::lock::{LockError, LockMode, Locker, MemoryLocker};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let locker = MemoryLocker::new();
-/// let held = locker.lock("a", Duration::from_secs(1)).await.unwrap();
-/// // The holder ignores the request to let go: the second request times out.
-/// let second = locker.lock("a", Duration::from_millis(50)).await;
+/// let held = locker.lock("a", LockMode::Wait, Duration::from_secs(1)).await.unwrap();
+/// let busy = locker.lock("a", LockMode::Try, Duration::ZERO).await;
+/// assert!(matches!(busy, Err(LockError::Busy)));
+/// // The holder ignores the request to let go: the newcomer times out.
+/// let second = locker.lock("a", LockMode::TakeOver, Duration::from_millis(50)).await;
 /// assert!(matches!(second, Err(LockError::Timeout)));
-/// assert!(held.release_signal().is_requested());
+/// assert!(held.release_requested().is_raised());
 /// # }
 /// ```
 #[async_trait]
 pub trait Locker: Send + Sync + 'static {
-    /// Takes the lock of upload `id`, asking a current holder to release it,
-    /// and waiting at most `timeout` for that.
-    async fn lock(&self, id: &str, timeout: Duration) -> Result<UploadLock, LockError>;
-}
+    /// Takes the lock of upload `id` the way `mode` says, waiting at most
+    /// `timeout` (ignored by [`LockMode::Try`]).
+    async fn lock(&self, id: &str, mode: LockMode, timeout: Duration)
+    -> Result<UploadLock, LockError>;
 
-/// A held lock. Dropping it unlocks.
-///
-/// ```
-/// use tower_tus::lock::{ReleaseSignal, UploadLock};
-///
-/// let lock = UploadLock::new(ReleaseSignal::new(), || println!("unlocked"));
-/// drop(lock); // prints "unlocked"
-/// ```
-pub struct UploadLock {
-    release: ReleaseSignal,
-    unlock: Option<Box<dyn FnOnce() + Send + Sync>>,
-}
-
-impl UploadLock {
-    /// A lock whose release requests arrive on `release` and which runs
-    /// `unlock` when dropped. For implementors of [`Locker`].
-    pub fn new(release: ReleaseSignal, unlock: impl FnOnce() + Send + Sync + 'static) -> Self {
-        UploadLock {
-            release,
-            unlock: Some(Box::new(unlock)),
-        }
-    }
-
-    /// The signal another request raises to ask this holder to let go.
-    pub fn release_signal(&self) -> ReleaseSignal {
-        self.release.clone()
-    }
-}
-
-impl Drop for UploadLock {
-    fn drop(&mut self) {
-        if let Some(unlock) = self.unlock.take() {
-            unlock();
-        }
-    }
-}
-
-impl fmt::Debug for UploadLock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UploadLock")
-            .field("release_requested", &self.release.is_requested())
-            .finish()
-    }
+    /// Asks every holder of a lock of this locker to let go: at shutdown,
+    /// running uploads stop reading, keep what arrived and answer.
+    fn release_all(&self) {}
 }

@@ -1,9 +1,9 @@
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 
-use super::{DataStore, LengthDeferrer, Lister, Terminater};
-use crate::body::UploadBody;
+use super::{Content, DataStore, Extension, Extensions, Upload};
+use crate::body::{BodyEnd, UploadBody};
 use crate::composer::StoreComposer;
 use crate::error::StoreError;
 use crate::info::FileInfo;
@@ -25,42 +25,60 @@ pub enum LimitPolicy {
     Refuse,
 }
 
+/// How a store that makes room terminates an upload: the handler's way,
+/// under the upload's lock, with the events and hooks of a DELETE.
+#[async_trait]
+pub trait Evictor: Send + Sync + 'static {
+    /// Terminates upload `id` if it can be now: `Ok(false)` when it is busy
+    /// (locked by a request) or still needed (a partial upload of an
+    /// unfinished final one).
+    async fn evict(&self, id: &str) -> Result<bool, StoreError>;
+}
+
 /// Keeps the total reserved size of all uploads under a limit.
 ///
-/// Every upload reserves its length when created (a deferred one when its
-/// length is declared). When a new reservation does not fit, the oldest
-/// uploads are terminated until it does, or, with [`LimitPolicy::Refuse`],
-/// the upload is refused with 507. An upload bigger than the whole limit
-/// gets 413. Creations go through the limit one at a time, so concurrent
-/// ones never overshoot it.
+/// Every upload reserves its length when created, a final upload on top of
+/// its partials. An upload with a deferred length reserves what it
+/// receives, and may receive only what fits; its declared length is
+/// reserved when declared. When a new reservation does not fit, the
+/// oldest uploads are evicted until it does (uploads being written and
+/// partial uploads an unfinished final still needs are skipped, and each
+/// eviction goes through the handler like a DELETE), or, with
+/// [`LimitPolicy::Refuse`], the upload is refused with 507. An upload
+/// bigger than the whole limit gets 413. Creations go through the limit
+/// one at a time, so concurrent ones never overshoot it.
+///
+/// The reservations are this process's view, counted from the store's
+/// listing at first use: over a store shared by several processes each
+/// keeps its own count, so the limit holds per process, not in total.
 ///
 /// ```
 /// use tower_tus::{StoreComposer, store::{FileStore, LimitPolicy, LimitedStore}};
 ///
 /// let dir = tempfile::tempdir().unwrap();
-/// let files = FileStore::new(dir.path());
 /// let mut composer = StoreComposer::new();
-/// files.use_in(&mut composer); // downloads, concatenation, … from the file store
-/// LimitedStore::new(1 << 30, files.clone(), files.clone())
-///     .with_length_deferrer(files.clone())
-///     .with_lister(files) // counts the uploads already in the folder
+/// LimitedStore::new(1 << 30, FileStore::new(dir.path()))
 ///     .policy(LimitPolicy::Refuse)
-///     .use_in(&mut composer); // creation, termination and lengths through the limit
+///     .use_in(&mut composer);
+/// assert!(composer.capabilities().termination);
 /// ```
 #[derive(Clone)]
 pub struct LimitedStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     limit: u64,
     policy: LimitPolicy,
     core: Arc<dyn DataStore>,
-    terminater: Arc<dyn Terminater>,
-    length_deferrer: Option<Arc<dyn LengthDeferrer>>,
-    lister: Option<Arc<dyn Lister>>,
-    state: Arc<tokio::sync::Mutex<Reservations>>,
+    evictor: OnceLock<Arc<dyn Evictor>>,
+    /// Held while a creation or a declared length reserves: one at a time.
+    admission: tokio::sync::Mutex<bool>,
+    reservations: Mutex<Reservations>,
 }
 
 #[derive(Default)]
 struct Reservations {
-    loaded: bool,
     total: u64,
     /// Oldest first.
     uploads: Vec<(String, u64)>,
@@ -73,76 +91,89 @@ impl Reservations {
         self.total -= size;
         Some(size)
     }
+
+    fn add(&mut self, id: &str, bytes: u64) {
+        self.total += bytes;
+        match self.uploads.iter_mut().find(|(i, _)| i == id) {
+            Some((_, size)) => *size += bytes,
+            None => self.uploads.push((id.to_owned(), bytes)),
+        }
+    }
+
+    fn of(&self, id: &str) -> u64 {
+        self.uploads
+            .iter()
+            .find(|(i, _)| i == id)
+            .map_or(0, |(_, s)| *s)
+    }
 }
 
 impl std::fmt::Debug for LimitedStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LimitedStore")
-            .field("limit", &self.limit)
-            .field("policy", &self.policy)
+            .field("limit", &self.shared.limit)
+            .field("policy", &self.shared.policy)
             .finish()
     }
 }
 
 impl LimitedStore {
-    /// Limits uploads in `core` to `limit` bytes in all, terminating through `terminater`.
-    pub fn new(limit: u64, core: impl DataStore, terminater: impl Terminater) -> Self {
+    /// Limits the uploads of `core` to `limit` bytes in all.
+    pub fn new(limit: u64, core: impl DataStore) -> Self {
         LimitedStore {
-            limit,
-            policy: LimitPolicy::default(),
-            core: Arc::new(core),
-            terminater: Arc::new(terminater),
-            length_deferrer: None,
-            lister: None,
-            state: Arc::default(),
+            shared: Arc::new(Shared {
+                limit,
+                policy: LimitPolicy::default(),
+                core: Arc::new(core),
+                evictor: OnceLock::new(),
+                admission: tokio::sync::Mutex::new(false),
+                reservations: Mutex::default(),
+            }),
         }
     }
 
     /// What to do when a new upload does not fit.
+    ///
+    /// # Panics
+    ///
+    /// When called on a clone of a store already in use.
     #[must_use]
     pub fn policy(mut self, policy: LimitPolicy) -> Self {
-        self.policy = policy;
+        Arc::get_mut(&mut self.shared)
+            .expect("set the policy before sharing the store")
+            .policy = policy;
         self
     }
 
-    /// Offers deferred lengths, reserving each when declared.
-    #[must_use]
-    pub fn with_length_deferrer(mut self, deferrer: impl LengthDeferrer) -> Self {
-        self.length_deferrer = Some(Arc::new(deferrer));
-        self
-    }
-
-    /// Counts the uploads the store already holds, on first use.
-    #[must_use]
-    pub fn with_lister(mut self, lister: impl Lister) -> Self {
-        self.lister = Some(Arc::new(lister));
-        self
-    }
-
-    /// Registers this store as core, terminater and (when given) length
-    /// deferrer, in place of those of the store it wraps.
+    /// Registers this store with `composer`, in place of the store it wraps.
     pub fn use_in(&self, composer: &mut StoreComposer) {
         composer.use_core(self.clone());
-        composer.use_terminater(self.clone());
-        if self.length_deferrer.is_some() {
-            composer.use_length_deferrer(self.clone());
-        }
     }
 
     /// Bytes reserved now.
     pub async fn reserved(&self) -> u64 {
-        let mut state = self.state.lock().await;
-        self.load(&mut state).await;
-        state.total
+        let mut loaded = self.shared.admission.lock().await;
+        self.load(&mut loaded).await;
+        self.reservations().total
     }
 
-    async fn load(&self, state: &mut Reservations) {
-        if state.loaded {
+    fn reservations(&self) -> std::sync::MutexGuard<'_, Reservations> {
+        self.shared
+            .reservations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts the uploads already in the store, once.
+    async fn load(&self, loaded: &mut bool) {
+        if *loaded {
             return;
         }
-        state.loaded = true;
-        let Some(lister) = &self.lister else { return };
-        let ids = match lister.list_uploads().await {
+        *loaded = true;
+        if !self.shared.core.extensions().contains(Extension::Listing) {
+            return;
+        }
+        let ids = match self.shared.core.list_uploads().await {
             Ok(ids) => ids,
             Err(err) => {
                 tracing::warn!(error = %err, "existing uploads could not be counted");
@@ -151,109 +182,178 @@ impl LimitedStore {
         };
         let mut found = Vec::new();
         for id in ids {
-            if let Ok(info) = self.core.get_info(&id).await {
+            if let Ok(upload) = self.shared.core.get_upload(&id).await {
+                let info = upload.info();
                 found.push((info.created_at, id, info.size.unwrap_or(info.offset)));
             }
         }
         found.sort();
+        let mut reservations = self.reservations();
         for (_, id, size) in found {
-            state.total += size;
-            state.uploads.push((id, size));
+            reservations.add(&id, size);
         }
     }
 
     /// Makes room for `size` more bytes, never evicting `keep`.
-    async fn make_room(
-        &self,
-        state: &mut Reservations,
-        size: u64,
-        keep: Option<&str>,
-    ) -> Result<(), StoreError> {
-        if size > self.limit {
-            return Err(StoreError::TooLarge {
-                size,
-                limit: self.limit,
-            });
+    async fn make_room(&self, size: u64, keep: &[&str]) -> Result<(), StoreError> {
+        let limit = self.shared.limit;
+        if size > limit {
+            return Err(StoreError::TooLarge { size, limit });
         }
-        while state.total + size > self.limit {
-            if self.policy == LimitPolicy::Refuse {
-                return Err(StoreError::InsufficientStorage);
-            }
-            let Some(pos) = state
-                .uploads
-                .iter()
-                .position(|(id, _)| Some(id.as_str()) != keep)
-            else {
+        let mut tried: Vec<String> = Vec::new();
+        loop {
+            let victim = {
+                let reservations = self.reservations();
+                if reservations.total + size <= limit {
+                    return Ok(());
+                }
+                if self.shared.policy == LimitPolicy::Refuse {
+                    return Err(StoreError::InsufficientStorage);
+                }
+                reservations
+                    .uploads
+                    .iter()
+                    .map(|(id, _)| id)
+                    .find(|id| !keep.contains(&id.as_str()) && !tried.contains(id))
+                    .cloned()
+            };
+            let Some(victim) = victim else {
                 return Err(StoreError::InsufficientStorage);
             };
-            let (victim, victim_size) = state.uploads.remove(pos);
-            state.total -= victim_size;
-            match self.terminater.terminate(&victim).await {
-                Ok(()) | Err(StoreError::NotFound) => {
-                    tracing::info!(id = %victim, bytes = victim_size, "upload evicted to make room")
+            let evicted = match self.shared.evictor.get() {
+                Some(evictor) => evictor.evict(&victim).await,
+                // Used without a handler: nobody else can be writing.
+                None => match self.get_upload(&victim).await {
+                    Ok(mut upload) => upload.terminate().await.map(|()| true),
+                    Err(StoreError::NotFound) => Ok(true),
+                    Err(err) => Err(err),
+                },
+            };
+            match evicted {
+                Ok(true) | Err(StoreError::NotFound) => {
+                    self.reservations().remove(&victim);
+                    tracing::info!(id = %victim, "upload evicted to make room");
                 }
-                Err(err) => return Err(err),
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(id = %victim, error = %err, "upload could not be evicted");
+                }
             }
+            tried.push(victim);
         }
-        Ok(())
+    }
+
+    fn wrap(&self, inner: Box<dyn Upload>) -> Box<dyn Upload> {
+        Box::new(LimitedUpload {
+            store: self.clone(),
+            inner,
+        })
     }
 }
 
 #[async_trait]
 impl DataStore for LimitedStore {
-    async fn new_upload(&self, info: FileInfo) -> Result<FileInfo, StoreError> {
+    async fn new_upload(&self, info: FileInfo) -> Result<Box<dyn Upload>, StoreError> {
         let size = info.size.unwrap_or(0);
         // Held until the upload exists: a reservation whose upload is still
         // being created must not be chosen for eviction.
-        let mut state = self.state.lock().await;
-        self.load(&mut state).await;
-        self.make_room(&mut state, size, None).await?;
-        let info = self.core.new_upload(info).await?;
-        state.total += size;
-        state.uploads.push((info.id.clone(), size));
-        Ok(info)
+        let mut loaded = self.shared.admission.lock().await;
+        self.load(&mut loaded).await;
+        let keep: Vec<&str> = info.partial_uploads.iter().map(String::as_str).collect();
+        self.make_room(size, &keep).await?;
+        let upload = self.shared.core.new_upload(info).await?;
+        self.reservations().add(&upload.info().id, size);
+        Ok(self.wrap(upload))
     }
 
-    async fn write_chunk(
-        &self,
-        id: &str,
-        offset: u64,
-        src: &mut UploadBody,
-    ) -> Result<u64, StoreError> {
-        self.core.write_chunk(id, offset, src).await
+    async fn get_upload(&self, id: &str) -> Result<Box<dyn Upload>, StoreError> {
+        Ok(self.wrap(self.shared.core.get_upload(id).await?))
     }
 
-    async fn get_info(&self, id: &str) -> Result<FileInfo, StoreError> {
-        self.core.get_info(id).await
+    fn extensions(&self) -> Extensions {
+        self.shared.core.extensions()
     }
-}
 
-#[async_trait]
-impl Terminater for LimitedStore {
-    async fn terminate(&self, id: &str) -> Result<(), StoreError> {
-        let result = self.terminater.terminate(id).await;
-        self.state.lock().await.remove(id);
-        result
+    async fn list_uploads(&self) -> Result<Vec<String>, StoreError> {
+        self.shared.core.list_uploads().await
+    }
+
+    fn set_evictor(&self, evictor: Arc<dyn Evictor>) {
+        let _ = self.shared.evictor.set(evictor.clone());
+        self.shared.core.set_evictor(evictor);
     }
 }
 
+struct LimitedUpload {
+    store: LimitedStore,
+    inner: Box<dyn Upload>,
+}
+
 #[async_trait]
-impl LengthDeferrer for LimitedStore {
-    async fn declare_length(&self, id: &str, length: u64) -> Result<(), StoreError> {
-        let deferrer = self
-            .length_deferrer
-            .as_ref()
-            .ok_or_else(|| StoreError::Conflict("deferred lengths are not supported".into()))?;
-        let mut state = self.state.lock().await;
-        self.load(&mut state).await;
-        let previous = state.remove(id).unwrap_or(0);
-        if let Err(err) = self.make_room(&mut state, length, Some(id)).await {
-            state.total += previous;
-            state.uploads.push((id.to_owned(), previous));
-            return Err(err);
+impl Upload for LimitedUpload {
+    fn info(&self) -> &FileInfo {
+        self.inner.info()
+    }
+
+    async fn write(&mut self, src: &mut UploadBody) -> Result<u64, StoreError> {
+        if self.inner.info().size.is_some() {
+            return self.inner.write(src).await;
         }
-        state.total += length;
-        state.uploads.push((id.to_owned(), length));
-        deferrer.declare_length(id, length).await
+        // A deferred length has reserved only what arrived: it may take
+        // what is free, and reserves it as it goes.
+        let before = self.inner.info().offset;
+        let free = {
+            let r = self.store.reservations();
+            self.store.shared.limit.saturating_sub(r.total)
+        };
+        let bounded = free < src.remaining();
+        src.limit(free);
+        let written = self.inner.write(src).await;
+        let after = self.inner.info().offset;
+        self.store
+            .reservations()
+            .add(&self.inner.info().id, after.saturating_sub(before));
+        let offset = written?;
+        if bounded && matches!(src.end(), Some(BodyEnd::TooLarge)) {
+            return Err(StoreError::InsufficientStorage);
+        }
+        Ok(offset)
+    }
+
+    async fn finish(&mut self) -> Result<(), StoreError> {
+        self.inner.finish().await
+    }
+
+    async fn content(&self, range: std::ops::Range<u64>) -> Result<Content, StoreError> {
+        self.inner.content(range).await
+    }
+
+    async fn terminate(&mut self) -> Result<(), StoreError> {
+        self.inner.terminate().await?;
+        self.store.reservations().remove(&self.inner.info().id);
+        Ok(())
+    }
+
+    async fn declare_length(&mut self, length: u64) -> Result<(), StoreError> {
+        let mut loaded = self.store.shared.admission.lock().await;
+        self.store.load(&mut loaded).await;
+        let id = self.inner.info().id.clone();
+        let reserved = self.store.reservations().of(&id);
+        self.store
+            .make_room(length.saturating_sub(reserved), &[id.as_str()])
+            .await?;
+        self.inner.declare_length(length).await?;
+        self.store
+            .reservations()
+            .add(&id, length.saturating_sub(reserved));
+        Ok(())
+    }
+
+    async fn concatenate(&mut self, partials: &[FileInfo]) -> Result<(), StoreError> {
+        self.inner.concatenate(partials).await
+    }
+
+    async fn add_final(&mut self, final_id: &str) -> Result<(), StoreError> {
+        self.inner.add_final(final_id).await
     }
 }

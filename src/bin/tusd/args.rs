@@ -81,6 +81,9 @@ pub struct Args {
     /// When a new upload does not fit under --max-store-size: evict the oldest uploads, or refuse with 507.
     #[arg(long, env = "TUSD_MAX_STORE_POLICY", value_enum, default_value_t = StorePolicy::Evict, help_heading = "Storage")]
     pub max_store_policy: StorePolicy,
+    /// When upload data is synced to disk: before each PATCH is answered, when the upload finishes, or never (tusd's behaviour).
+    #[arg(long, env = "TUSD_DATA_SYNC", value_enum, default_value_t = DataSync::EachWrite, help_heading = "Storage")]
+    pub data_sync: DataSync,
 
     /// Seconds after its last byte an unfinished upload expires (0: never).
     #[arg(
@@ -98,7 +101,7 @@ pub struct Args {
         help_heading = "Expiration"
     )]
     pub expire_finished_after: u64,
-    /// Seconds between sweeps that remove expired uploads.
+    /// Seconds between sweeps that remove expired uploads and finish what a failure left unfinished.
     #[arg(
         long,
         env = "TUSD_CLEANUP_INTERVAL",
@@ -253,6 +256,17 @@ pub enum StorePolicy {
     Evict,
     /// Answer 507 Insufficient Storage.
     Refuse,
+}
+
+/// When upload data is synced to disk.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataSync {
+    /// Before each PATCH is answered.
+    EachWrite,
+    /// When the upload finishes.
+    AtFinish,
+    /// Never: the operating system writes back when it likes.
+    Never,
 }
 
 pub fn split_list(list: &str) -> Vec<String> {

@@ -17,32 +17,38 @@ use tower_service::Service;
 use tower_tus::body::TusBody;
 use tower_tus::cors::{AllowOrigin, Cors};
 use tower_tus::hooks::HookName;
-use tower_tus::lock::MemoryLocker;
-use tower_tus::store::{FileStore, LimitPolicy, LimitedStore};
+use tower::ServiceExt;
+use tower_tus::lock::FileLocker;
+use tower_tus::store::{FileStore, LimitPolicy, LimitedStore, SyncPolicy};
 use tower_tus::{Config, StoreComposer, TusLayer, UploadHandler};
 
-use crate::args::{Args, StorePolicy, split_list};
+use crate::args::{Args, DataSync, StorePolicy, split_list};
 use crate::hooks::{CliHooks, HttpHook};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type AppBody = TusBody<Full<Bytes>>;
 
-fn config(args: &Args, locker: &MemoryLocker) -> Result<Config, BoxError> {
+fn config(args: &Args) -> Result<Config, BoxError> {
     let mut composer = StoreComposer::new();
-    let files = FileStore::new(&args.upload_dir);
+    let sync = match args.data_sync {
+        DataSync::EachWrite => SyncPolicy::EachWrite,
+        DataSync::AtFinish => SyncPolicy::AtFinish,
+        DataSync::Never => SyncPolicy::Never,
+    };
+    let files = FileStore::new(&args.upload_dir).sync(sync);
     files.use_in(&mut composer);
     if args.max_store_size > 0 {
         let policy = match args.max_store_policy {
             StorePolicy::Evict => LimitPolicy::EvictOldest,
             StorePolicy::Refuse => LimitPolicy::Refuse,
         };
-        LimitedStore::new(args.max_store_size, files.clone(), files.clone())
-            .with_length_deferrer(files.clone())
-            .with_lister(files)
+        LimitedStore::new(args.max_store_size, files)
             .policy(policy)
             .use_in(&mut composer);
     }
-    locker.use_in(&mut composer);
+    // tusd's lock files beside the uploads: two processes over one folder
+    // never write one upload at once.
+    FileLocker::new(&args.upload_dir).use_in(&mut composer);
 
     let cors = if args.disable_cors {
         Cors::disabled()
@@ -183,8 +189,7 @@ enum Listener {
 pub async fn run(args: Args) -> Result<(), BoxError> {
     std::fs::create_dir_all(&args.upload_dir)
         .map_err(|e| format!("cannot create {}: {e}", args.upload_dir.display()))?;
-    let locker = MemoryLocker::new();
-    let config = config(&args, &locker)?;
+    let config = config(&args)?;
     let base_path = config.get_base_path().to_owned();
     let handler = UploadHandler::new(config);
     let fallback = Fallback {
@@ -194,8 +199,7 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
             .then(|| Arc::from(args.metrics_path.as_str())),
     };
     let app = TusLayer::from_handler(handler.clone()).layer(fallback);
-    let cleanup = (args.expire_after > 0 || args.expire_finished_after > 0)
-        .then(|| handler.spawn_cleanup(Duration::from_secs(args.cleanup_interval.max(1))));
+    let sweeper = handler.spawn_sweep(Duration::from_secs(args.cleanup_interval.max(1)));
     let tls = tls_acceptor(&args)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
 
@@ -270,9 +274,7 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
     if let Some(path) = &args.unix_sock {
         let _ = std::fs::remove_file(path);
     }
-    if let Some(cleanup) = cleanup {
-        cleanup.abort();
-    }
+    sweeper.abort();
     tracing::info!("shutting down: waiting for running requests");
     let finished = graceful.shutdown();
     tokio::pin!(finished);
@@ -281,7 +283,7 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
         _ = tokio::time::sleep(Duration::from_secs(args.shutdown_timeout)) => {
             tracing::warn!("shutdown timeout reached, ending remaining uploads");
             // Running uploads stop reading, keep what arrived and answer.
-            locker.release_all();
+            handler.interrupt_all();
             let _ = tokio::time::timeout(Duration::from_secs(2), &mut finished).await;
         }
     }
@@ -358,7 +360,7 @@ where
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let res = app.call(req).await?;
+    let res = app.ready().await?.call(req).await?;
     tracing::info!(
         peer = ?peer,
         %method,

@@ -1,0 +1,70 @@
+use std::io::{self, Write};
+
+use bytes::Bytes;
+use tokio::task::JoinHandle;
+
+use crate::body::UploadBody;
+
+/// How many already-arrived bytes are gathered into one disk write.
+const MAX_BATCH: usize = 4 * 1024 * 1024;
+
+/// Appends batches of chunks to a file on the blocking pool, one write in
+/// flight at a time, so the disk writes one batch while the next arrives.
+pub(super) struct Appender {
+    file: Option<std::fs::File>,
+    in_flight: Option<JoinHandle<(std::fs::File, io::Result<()>)>>,
+}
+
+impl Appender {
+    pub(super) fn new(file: std::fs::File) -> Self {
+        Appender {
+            file: Some(file),
+            in_flight: None,
+        }
+    }
+
+    /// Streams every chunk of `src` into the file; returns the file once
+    /// every write is done.
+    pub(super) async fn pour(mut self, src: &mut UploadBody) -> io::Result<std::fs::File> {
+        while let Some(first) = src.next_chunk().await {
+            let mut size = first.len();
+            let mut batch = vec![first];
+            while size < MAX_BATCH {
+                match src.ready_chunk() {
+                    Some(chunk) => {
+                        size += chunk.len();
+                        batch.push(chunk);
+                    }
+                    None => break,
+                }
+            }
+            self.append(batch).await?;
+        }
+        self.wait().await?;
+        self.file
+            .take()
+            .ok_or_else(|| io::Error::other("appender lost its file"))
+    }
+
+    async fn append(&mut self, batch: Vec<Bytes>) -> io::Result<()> {
+        self.wait().await?;
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("appender lost its file"))?;
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            let result = batch.iter().try_for_each(|chunk| file.write_all(chunk));
+            (file, result)
+        }));
+        Ok(())
+    }
+
+    async fn wait(&mut self) -> io::Result<()> {
+        if let Some(handle) = self.in_flight.take() {
+            let (file, result) = handle.await.map_err(io::Error::other)?;
+            self.file = Some(file);
+            result?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,258 @@
+use std::io;
+use std::ops::Range;
+
+use async_trait::async_trait;
+
+use super::appender::Appender;
+use super::info_file::{self, InfoFile};
+use super::{FileStore, SyncPolicy, blocking, not_found_or};
+use crate::body::{ContentBody, UploadBody};
+use crate::error::StoreError;
+use crate::info::FileInfo;
+use crate::store::{Content, Upload};
+
+/// One upload of a [`FileStore`], opened for one request.
+pub(super) struct FileUpload {
+    store: FileStore,
+    info: FileInfo,
+}
+
+impl FileUpload {
+    pub(super) fn new(store: FileStore, info: FileInfo) -> Self {
+        FileUpload { store, info }
+    }
+
+    /// Rewrites the `.info` under a lock on the data file, so concurrent
+    /// rewrites, from this process or another, never lose each other's
+    /// changes; `change` sees the stored state and may refuse. The handle's
+    /// state follows what was stored.
+    async fn update_info(
+        &mut self,
+        change: impl FnOnce(&mut FileInfo) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        let id = self.info.id.clone();
+        let sync = store.sync_meta();
+        let stored = blocking(move || {
+            let data = std::fs::File::open(store.path(&id, "")?).map_err(not_found_or)?;
+            data.lock()?;
+            let mut info = store.load(&id)?;
+            change(&mut info)?;
+            info_file::replace(&store.path(&id, "info")?, &InfoFile::to_json(&info)?, sync)?;
+            Ok(info)
+        })
+        .await?;
+        self.info = stored;
+        Ok(())
+    }
+
+    fn sync_data(&self) -> bool {
+        self.store.sync == SyncPolicy::EachWrite
+    }
+}
+
+#[async_trait]
+impl Upload for FileUpload {
+    fn info(&self) -> &FileInfo {
+        &self.info
+    }
+
+    async fn write(&mut self, src: &mut UploadBody) -> Result<u64, StoreError> {
+        let data_path = self.store.path(&self.info.id, "")?;
+        let data = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&data_path)
+            .map_err(not_found_or)?;
+        if data.metadata()?.len() != self.info.offset {
+            return Err(StoreError::Conflict(
+                "offset does not match the stored data".into(),
+            ));
+        }
+        let sync = self.sync_data();
+        let offset = if src.needs_verification() {
+            let chunk_path = self.store.path(&self.info.id, "chunk")?;
+            let staged = std::fs::File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&chunk_path)?;
+            let poured = Appender::new(staged).pour(src).await;
+            let verified = src.verify().is_ok();
+            let committed = blocking(move || {
+                let result = (|| -> Result<u64, StoreError> {
+                    let mut staged = poured?;
+                    let mut data = data;
+                    if verified {
+                        use std::io::Seek;
+                        staged.seek(io::SeekFrom::Start(0))?;
+                        // A crash midway leaves a shorter prefix of verified
+                        // bytes, never an unverified one.
+                        io::copy(&mut staged, &mut data)?;
+                        if sync {
+                            data.sync_data()?;
+                        }
+                    }
+                    Ok(data.metadata()?.len())
+                })();
+                let _ = std::fs::remove_file(&chunk_path);
+                result
+            })
+            .await?;
+            committed
+        } else {
+            let poured = Appender::new(data).pour(src).await;
+            blocking(move || {
+                let data = poured?;
+                if sync {
+                    data.sync_data()?;
+                }
+                Ok(data.metadata()?.len())
+            })
+            .await?
+        };
+        self.info.offset = offset;
+        self.info.updated_at = Some(std::time::SystemTime::now());
+        Ok(offset)
+    }
+
+    async fn finish(&mut self) -> Result<(), StoreError> {
+        if self.store.sync == SyncPolicy::AtFinish {
+            let path = self.store.path(&self.info.id, "")?;
+            blocking(move || {
+                std::fs::File::open(path)
+                    .map_err(not_found_or)?
+                    .sync_data()?;
+                Ok(())
+            })
+            .await?;
+        }
+        let offset = self.info.offset;
+        self.update_info(|info| {
+            info.finished = true;
+            Ok(())
+        })
+        .await?;
+        self.info.offset = offset.max(self.info.offset);
+        Ok(())
+    }
+
+    async fn content(&self, range: Range<u64>) -> Result<Content, StoreError> {
+        let path = self.store.path(&self.info.id, "")?;
+        let body = blocking(move || {
+            let file = std::fs::File::open(path).map_err(not_found_or)?;
+            Ok(ContentBody::from_file(
+                file,
+                range.start,
+                range.end.saturating_sub(range.start),
+            )?)
+        })
+        .await?;
+        Ok(Content::Body(body))
+    }
+
+    async fn terminate(&mut self) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        let id = self.info.id.clone();
+        let expected = self.info.used_by.clone();
+        let sync = store.sync_meta();
+        blocking(move || {
+            let info_path = store.path(&id, "info")?;
+            let data_path = store.path(&id, "")?;
+            {
+                let data = std::fs::File::open(&data_path).map_err(not_found_or)?;
+                data.lock()?;
+                if store.load(&id)?.used_by != expected {
+                    return Err(StoreError::PreconditionFailed(
+                        "a final upload started to use this upload".into(),
+                    ));
+                }
+                std::fs::remove_file(&info_path).map_err(not_found_or)?;
+            }
+            for path in [
+                data_path.clone(),
+                store.path(&id, "chunk")?,
+                store.path(&id, "concat")?,
+            ] {
+                match std::fs::remove_file(path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+            }
+            if sync {
+                info_file::sync_dir(&data_path)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn declare_length(&mut self, length: u64) -> Result<(), StoreError> {
+        let offset = self.info.offset;
+        self.update_info(move |info| {
+            if info.size.is_some_and(|s| s != length) {
+                return Err(StoreError::Conflict("the length is already set".into()));
+            }
+            info.size = Some(length);
+            Ok(())
+        })
+        .await?;
+        self.info.offset = offset.max(self.info.offset);
+        Ok(())
+    }
+
+    async fn concatenate(&mut self, partials: &[FileInfo]) -> Result<(), StoreError> {
+        let target = self.store.path(&self.info.id, "")?;
+        let staging = self.store.path(&self.info.id, "concat")?;
+        let sources = partials
+            .iter()
+            .map(|p| Ok((self.store.path(&p.id, "")?, p.size.unwrap_or(p.offset))))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let sync = self.store.sync_meta();
+        let offset = blocking(move || {
+            let result = (|| -> Result<u64, StoreError> {
+                let mut out = std::fs::File::create(&staging)?;
+                for (source, len) in sources {
+                    let input = std::fs::File::open(source).map_err(not_found_or)?;
+                    let copied = io::copy(&mut io::Read::take(input, len), &mut out)?;
+                    if copied != len {
+                        return Err(StoreError::Corrupt(format!(
+                            "a partial upload holds {copied} of its {len} bytes"
+                        )));
+                    }
+                }
+                if sync {
+                    out.sync_data()?;
+                }
+                let len = out.metadata()?.len();
+                std::fs::rename(&staging, &target)?;
+                if sync {
+                    info_file::sync_dir(&target)?;
+                }
+                Ok(len)
+            })();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&staging);
+            }
+            result
+        })
+        .await?;
+        self.info.offset = offset;
+        self.info.updated_at = Some(std::time::SystemTime::now());
+        Ok(())
+    }
+
+    async fn add_final(&mut self, final_id: &str) -> Result<(), StoreError> {
+        let final_id = final_id.to_owned();
+        let offset = self.info.offset;
+        self.update_info(move |info| {
+            if !info.used_by.contains(&final_id) {
+                info.used_by.push(final_id);
+            }
+            Ok(())
+        })
+        .await?;
+        self.info.offset = offset.max(self.info.offset);
+        Ok(())
+    }
+}

@@ -1,0 +1,307 @@
+//! The file locker: tusd's lock files, take-over through `.stop` files,
+//! dead holders, lost locks and fencing tokens.
+
+#![cfg(feature = "file-store")]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::time::{Instant, sleep, timeout};
+use tower_tus::lock::{FileLocker, LockError, LockMode, Locker};
+
+fn lock_file(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!("{id}.lock"))
+}
+
+fn stop_file(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!("{id}.stop"))
+}
+
+fn our_pid() -> String {
+    format!("{}\n", std::process::id())
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn lock_file_holds_our_pid_while_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let locker = FileLocker::new(dir.path());
+    let lock = locker
+        .lock("abc", LockMode::Try, Duration::ZERO)
+        .await
+        .unwrap();
+    let path = lock_file(dir.path(), "abc");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), our_pid());
+    // The temporary file linked to the lock file is gone.
+    assert_eq!(names_in(dir.path()), vec!["abc.lock".to_owned()]);
+    lock.release().await;
+    assert!(!path.exists());
+    assert!(names_in(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn creates_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a").join("b");
+    let locker = FileLocker::new(&nested);
+    assert_eq!(locker.dir(), nested.as_path());
+    let lock = locker
+        .lock("abc", LockMode::Try, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(lock_file(&nested, "abc").exists());
+    lock.release().await;
+}
+
+#[tokio::test]
+async fn two_instances_exclude_each_other_and_take_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = FileLocker::new(dir.path());
+    let b = FileLocker::new(dir.path());
+    let held = a
+        .lock("up", LockMode::TakeOver, Duration::from_secs(1))
+        .await
+        .unwrap();
+
+    let busy = b.lock("up", LockMode::Try, Duration::ZERO).await;
+    assert!(matches!(busy, Err(LockError::Busy)), "{busy:?}");
+    assert!(!held.release_requested().is_raised());
+
+    let taker = tokio::spawn({
+        let b = b.clone();
+        async move {
+            b.lock("up", LockMode::TakeOver, Duration::from_secs(5))
+                .await
+        }
+    });
+    timeout(Duration::from_secs(1), held.release_requested().raised())
+        .await
+        .expect("the holder was asked to release within a second");
+    assert!(stop_file(dir.path(), "up").exists());
+    assert!(!taker.is_finished());
+
+    held.release().await;
+    assert!(!stop_file(dir.path(), "up").exists());
+
+    let second = timeout(Duration::from_secs(2), taker)
+        .await
+        .expect("the taker got the lock")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(lock_file(dir.path(), "up")).unwrap(),
+        our_pid()
+    );
+    // The request that got it the lock does not ask it to let go again.
+    sleep(Duration::from_millis(250)).await;
+    assert!(!second.release_requested().is_raised());
+    assert!(!stop_file(dir.path(), "up").exists());
+    second.release().await;
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn lock_of_a_dead_process_is_taken_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = lock_file(dir.path(), "gone");
+    // Above Linux's largest possible PID, so no such process runs.
+    std::fs::write(&path, "999999999\n").unwrap();
+    let locker = FileLocker::new(dir.path());
+    let lock = locker
+        .lock("gone", LockMode::Try, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), our_pid());
+    lock.release().await;
+    assert!(!path.exists());
+}
+
+#[tokio::test]
+async fn invalid_pid_is_a_dead_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = lock_file(dir.path(), "junk");
+    std::fs::write(&path, "not a pid\n").unwrap();
+    let locker = FileLocker::new(dir.path());
+    let lock = locker
+        .lock("junk", LockMode::Try, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), our_pid());
+    lock.release().await;
+}
+
+#[tokio::test]
+async fn our_pid_left_by_an_earlier_process_is_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = lock_file(dir.path(), "mine");
+    // No locker of this process holds it, so an earlier process with our
+    // PID left it behind.
+    std::fs::write(&path, our_pid()).unwrap();
+    let locker = FileLocker::new(dir.path());
+    let lock = locker
+        .lock("mine", LockMode::Try, Duration::ZERO)
+        .await
+        .unwrap();
+    lock.release().await;
+    assert!(!path.exists());
+}
+
+#[tokio::test]
+async fn wait_times_out_without_asking_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = FileLocker::new(dir.path());
+    let b = FileLocker::new(dir.path());
+    let held = a.lock("w", LockMode::Try, Duration::ZERO).await.unwrap();
+
+    let started = Instant::now();
+    let waited = b
+        .lock("w", LockMode::Wait, Duration::from_millis(200))
+        .await;
+    assert!(matches!(waited, Err(LockError::Timeout)), "{waited:?}");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+
+    // Long enough for the holder to have seen a `.stop` file.
+    sleep(Duration::from_millis(250)).await;
+    assert!(!held.release_requested().is_raised());
+    assert!(!stop_file(dir.path(), "w").exists());
+    held.release().await;
+}
+
+#[tokio::test]
+async fn wait_gets_the_lock_once_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = FileLocker::new(dir.path());
+    let b = FileLocker::new(dir.path());
+    let held = a.lock("w", LockMode::Try, Duration::ZERO).await.unwrap();
+    let waiter =
+        tokio::spawn(async move { b.lock("w", LockMode::Wait, Duration::from_secs(5)).await });
+    sleep(Duration::from_millis(120)).await;
+    assert!(!waiter.is_finished());
+    held.release().await;
+    let lock = timeout(Duration::from_secs(1), waiter)
+        .await
+        .expect("the waiter got the lock")
+        .unwrap()
+        .unwrap();
+    lock.release().await;
+}
+
+#[tokio::test]
+async fn removed_lock_file_is_a_lost_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let locker = FileLocker::new(dir.path());
+    let held = locker
+        .lock("l", LockMode::Try, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(!held.is_lost());
+    std::fs::remove_file(lock_file(dir.path(), "l")).unwrap();
+    timeout(Duration::from_secs(1), held.lost().raised())
+        .await
+        .expect("the holder saw its lock lost within a second");
+    assert!(held.is_lost());
+
+    // Someone else holds it now: letting go of the lost lock leaves theirs.
+    let other = FileLocker::new(dir.path());
+    let current = other
+        .lock("l", LockMode::Try, Duration::ZERO)
+        .await
+        .unwrap();
+    held.release().await;
+    assert!(lock_file(dir.path(), "l").exists());
+    let busy = locker.lock("l", LockMode::Try, Duration::ZERO).await;
+    assert!(matches!(busy, Err(LockError::Busy)), "{busy:?}");
+    current.release().await;
+}
+
+#[tokio::test]
+async fn replaced_lock_file_is_a_lost_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let locker = FileLocker::new(dir.path());
+    let held = locker
+        .lock("r", LockMode::Try, Duration::ZERO)
+        .await
+        .unwrap();
+    let tmp = dir.path().join("replacement");
+    std::fs::write(&tmp, "1\n").unwrap();
+    std::fs::rename(&tmp, lock_file(dir.path(), "r")).unwrap();
+    timeout(Duration::from_secs(1), held.lost().raised())
+        .await
+        .expect("the holder saw its lock replaced within a second");
+    held.release().await;
+    // Not ours any more, so not removed.
+    assert_eq!(
+        std::fs::read_to_string(lock_file(dir.path(), "r")).unwrap(),
+        "1\n"
+    );
+}
+
+#[tokio::test]
+async fn dropped_lock_is_free_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = FileLocker::new(dir.path());
+    let b = FileLocker::new(dir.path());
+    let held = a.lock("d", LockMode::Try, Duration::ZERO).await.unwrap();
+    drop(held);
+    let lock = b.lock("d", LockMode::Try, Duration::ZERO).await.unwrap();
+    lock.release().await;
+}
+
+#[tokio::test]
+async fn fencing_tokens_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = FileLocker::new(dir.path());
+    let b = FileLocker::new(dir.path());
+    let first = a.lock("f", LockMode::Try, Duration::ZERO).await.unwrap();
+    let t1 = first.fencing_token();
+    first.release().await;
+    let second = a.lock("f", LockMode::Try, Duration::ZERO).await.unwrap();
+    let t2 = second.fencing_token();
+    second.release().await;
+    let third = b.lock("f", LockMode::Try, Duration::ZERO).await.unwrap();
+    let t3 = third.fencing_token();
+    third.release().await;
+    assert!(t2 > t1, "{t2} > {t1}");
+    assert!(t3 > t2, "{t3} > {t2}");
+}
+
+#[tokio::test]
+async fn release_all_asks_every_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let locker = FileLocker::new(dir.path());
+    let x = locker
+        .lock("x", LockMode::Try, Duration::ZERO)
+        .await
+        .unwrap();
+    let y = locker
+        .lock("y", LockMode::Try, Duration::ZERO)
+        .await
+        .unwrap();
+    locker.release_all();
+    assert!(x.release_requested().is_raised());
+    assert!(y.release_requested().is_raised());
+    x.release().await;
+    y.release().await;
+}
+
+#[tokio::test]
+async fn invalid_ids_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let locker = FileLocker::new(dir.path());
+    for id in ["", "..", "a/b", "a.info"] {
+        let result = locker.lock(id, LockMode::Try, Duration::ZERO).await;
+        assert!(
+            matches!(result, Err(LockError::Other(_))),
+            "{id}: {result:?}"
+        );
+    }
+    assert!(names_in(dir.path()).is_empty());
+}
