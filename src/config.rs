@@ -146,8 +146,8 @@ impl Config {
     /// Unfinished uploads expire this long after their last byte arrived
     /// (or their creation): the expiration extension. Each PATCH moves the
     /// deadline forward. Expired uploads answer 410 Gone; their bytes are
-    /// freed by [`UploadHandler::cleanup_expired`](crate::UploadHandler::cleanup_expired)
-    /// or the task of [`UploadHandler::spawn_cleanup`](crate::UploadHandler::spawn_cleanup).
+    /// freed by [`UploadHandler::sweep`](crate::UploadHandler::sweep)
+    /// or the task of [`UploadHandler::spawn_sweep`](crate::UploadHandler::spawn_sweep).
     #[must_use]
     pub fn expire_after(mut self, lifetime: Duration) -> Self {
         self.expire_after = Some(lifetime);

@@ -60,6 +60,8 @@ pub mod lock;
 pub mod metadata;
 pub mod metrics;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use composer::{Capabilities, StoreComposer};
 pub use config::Config;

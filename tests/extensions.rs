@@ -13,7 +13,8 @@ use base64::engine::general_purpose::STANDARD;
 use common::*;
 use http::{Method, Request, StatusCode};
 use tower_tus::checksum::Algorithm;
-use tower_tus::{Config, Finisher, StoreComposer, StoreError, UploadHandler};
+use tower_tus::hooks::{HookError, HookEvent, HookResponse, Hooks};
+use tower_tus::{Config, StoreComposer, UploadHandler};
 
 on_every_store_composer!(
     deferred_length_is_declared_by_a_later_patch,
@@ -44,10 +45,10 @@ on_every_store_composer!(
 struct Completions(Arc<Mutex<Vec<String>>>);
 
 #[async_trait]
-impl Finisher for Completions {
-    async fn finish_upload(&self, id: &str) -> Result<(), StoreError> {
-        self.0.lock().unwrap().push(id.to_owned());
-        Ok(())
+impl Hooks for Completions {
+    async fn pre_finish(&self, event: &HookEvent) -> Result<HookResponse, HookError> {
+        self.0.lock().unwrap().push(event.upload.id.clone());
+        Ok(HookResponse::default())
     }
 }
 
@@ -92,9 +93,7 @@ async fn create_deferred(h: &UploadHandler) -> String {
 
 async fn deferred_length_is_declared_by_a_later_patch(composer: StoreComposer) {
     let done = Completions::default();
-    let mut composer = composer;
-    composer.use_finisher(done.clone());
-    let h = UploadHandler::new(Config::new(composer));
+    let h = UploadHandler::new(Config::new(composer).hooks(done.clone()));
     let url = create_deferred(&h).await;
     let r = call(&h, empty(tus(Method::HEAD, &url))).await;
     assert_eq!(r.header("upload-defer-length"), Some("1"));
@@ -305,9 +304,7 @@ async fn create_final(h: &UploadHandler, urls: &[&str]) -> Reply {
 
 async fn a_final_upload_is_its_partials_in_order(composer: StoreComposer) {
     let done = Completions::default();
-    let mut composer = composer;
-    composer.use_finisher(done.clone());
-    let h = UploadHandler::new(Config::new(composer));
+    let h = UploadHandler::new(Config::new(composer).hooks(done.clone()));
     let (a, b, c) = (pattern(70_000), b"-second-".to_vec(), b"third".to_vec());
     let r = call(
         &h,
@@ -418,9 +415,7 @@ async fn a_final_length_obeys_the_max_size(composer: StoreComposer) {
 
 async fn an_unfinished_concatenation_completes_with_its_last_partial(composer: StoreComposer) {
     let done = Completions::default();
-    let mut composer = composer;
-    composer.use_finisher(done.clone());
-    let h = UploadHandler::new(Config::new(composer));
+    let h = UploadHandler::new(Config::new(composer).hooks(done.clone()));
     let a = create_partial(&h, b"first ", true).await;
     let b = create_partial(&h, b"second", false).await;
     let r = create_final(&h, &[&a, &b]).await;
@@ -528,9 +523,7 @@ async fn every_algorithm_verifies_a_matching_chunk(composer: StoreComposer) {
 
 async fn a_checksum_mismatch_is_460_and_leaves_everything_as_before(composer: StoreComposer) {
     let done = Completions::default();
-    let mut composer = composer;
-    composer.use_finisher(done.clone());
-    let h = UploadHandler::new(Config::new(composer));
+    let h = UploadHandler::new(Config::new(composer).hooks(done.clone()));
     let url = create(&h, 10).await;
     patch(&h, &url, 0, b"01234").await;
     let r = call(
@@ -664,7 +657,7 @@ async fn expired_uploads_answer_410_and_cleanup_frees_their_bytes(composer: Stor
         StatusCode::OK
     );
 
-    assert_eq!(h.cleanup_expired().await.unwrap(), 1);
+    assert_eq!(h.sweep().await.unwrap().expired, 1);
     assert_eq!(
         call(&h, empty(tus(Method::HEAD, &url))).await.status,
         StatusCode::NOT_FOUND
@@ -708,7 +701,7 @@ async fn finished_uploads_expire_only_when_configured(composer: StoreComposer) {
         call(&h, empty(tus(Method::HEAD, &url))).await.status,
         StatusCode::OK
     );
-    assert_eq!(h.cleanup_expired().await.unwrap(), 0);
+    assert_eq!(h.sweep().await.unwrap().expired, 0);
 
     let h = UploadHandler::new(
         Config::new(composer)
@@ -720,7 +713,7 @@ async fn finished_uploads_expire_only_when_configured(composer: StoreComposer) {
         call(&h, empty(tus(Method::HEAD, &url))).await.status,
         StatusCode::GONE
     );
-    assert_eq!(h.cleanup_expired().await.unwrap(), 1);
+    assert_eq!(h.sweep().await.unwrap().expired, 1);
 }
 
 // downloads

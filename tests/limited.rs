@@ -14,20 +14,8 @@ fn limited(dir: Option<&Path>, limit: u64, policy: LimitPolicy) -> (UploadHandle
     let mut composer = StoreComposer::new();
     MemoryLocker::new().use_in(&mut composer);
     let store = match dir {
-        Some(dir) => {
-            let files = FileStore::new(dir);
-            files.use_in(&mut composer);
-            LimitedStore::new(limit, files.clone(), files.clone())
-                .with_length_deferrer(files.clone())
-                .with_lister(files)
-        }
-        None => {
-            let memory = MemoryStore::new();
-            memory.use_in(&mut composer);
-            LimitedStore::new(limit, memory.clone(), memory.clone())
-                .with_length_deferrer(memory.clone())
-                .with_lister(memory)
-        }
+        Some(dir) => LimitedStore::new(limit, FileStore::new(dir)),
+        None => LimitedStore::new(limit, MemoryStore::new()),
     };
     let store = store.policy(policy);
     store.use_in(&mut composer);

@@ -166,9 +166,9 @@ impl UploadBody {
         if !matches!(self.end, Some(BodyEnd::Complete)) {
             return Err(VerifyError::Incomplete);
         }
-        let expected = match self.expected.take() {
+        let expected = match &self.expected {
             None => return Ok(()),
-            Some(Expected::Header(c)) => c,
+            Some(Expected::Header(c)) => c.clone(),
             Some(Expected::Trailer) => {
                 let value = self
                     .trailers

@@ -9,7 +9,11 @@ use crate::info::FileInfo;
 impl UploadHandler {
     /// When the upload in state `info` expires, counting from `active`
     /// (its last activity), if it does.
-    pub(super) fn expires_at_from(&self, info: &FileInfo, active: SystemTime) -> Option<SystemTime> {
+    pub(super) fn expires_at_from(
+        &self,
+        info: &FileInfo,
+        active: SystemTime,
+    ) -> Option<SystemTime> {
         let config = &self.inner.config;
         let lifetime = if info.finished {
             config.expire_finished_after

@@ -30,7 +30,9 @@ impl OpenUpload {
         }
         self.ensure_locked()?;
         let handler = self.handler.clone();
-        let response = handler.pre_finish(self.upload.info(), &self.details).await?;
+        let response = handler
+            .pre_finish(self.upload.info(), &self.details)
+            .await?;
         self.ensure_locked()?;
         self.upload.finish().await?;
         let info = self.upload.info().clone();
@@ -63,7 +65,9 @@ impl UploadHandler {
         Box::pin(async move {
             // Waits rather than tries: the last partial to finish must see
             // the final, whoever else is looking at it.
-            let mut open = self.open_internal(id, Some(LockMode::Wait), details).await?;
+            let mut open = self
+                .open_internal(id, Some(LockMode::Wait), details)
+                .await?;
             let result = open.complete_final().await;
             open.release().await;
             result.map(drop)

@@ -115,12 +115,15 @@ impl UploadHandler {
             .clone()
             .expect("the StoreComposer needs a core store: call use_core or a store's use_in");
         let locker = config.composer.locker.clone().unwrap_or_else(|| {
-            tracing::info!("no locker composed: uploads are locked in memory, for this process only");
+            tracing::info!(
+                "no locker composed: uploads are locked in memory, for this process only"
+            );
             Arc::new(MemoryLocker::new())
         });
         let store_extensions = core.extensions();
-        let extensions = HeaderValue::from_str(&Self::extensions_of(&config, store_extensions).join(","))
-            .expect("extension names are valid header values");
+        let extensions =
+            HeaderValue::from_str(&Self::extensions_of(&config, store_extensions).join(","))
+                .expect("extension names are valid header values");
         let events = Events::new(&config.event_kinds, config.progress_interval);
         let handler = UploadHandler {
             inner: Arc::new(Inner {
@@ -345,8 +348,10 @@ impl UploadHandler {
             }
             (Target::Upload(id), Method::GET) => {
                 let headers = req.headers().clone();
-                self.spawn_to_end(move |h| async move { h.get_upload(&id, &headers, &details).await })
-                    .await
+                self.spawn_to_end(
+                    move |h| async move { h.get_upload(&id, &headers, &details).await },
+                )
+                .await
             }
             (Target::Invalid, _) => Err(TusError::NotFound),
             _ => Err(TusError::MethodNotAllowed),

@@ -54,6 +54,9 @@ impl UploadHandler {
             }
             let size = match (info.size, new_length) {
                 (Some(size), Some(len)) if size != len => return Err(TusError::LengthChange),
+                (None, Some(len)) if len < info.offset => {
+                    return Err(TusError::InvalidUploadLength);
+                }
                 (size, None) => size,
                 (_, Some(len)) => Some(len),
             };

@@ -13,16 +13,30 @@ use crate::lock::Signal;
 pub(super) struct ProgressMonitor {
     pub(super) received: Arc<AtomicU64>,
     pub(super) stop: Signal,
+    reported: Arc<AtomicU64>,
     done: Signal,
     stop_response: Arc<Mutex<Option<HookResponse>>>,
+    handler: UploadHandler,
+    info: FileInfo,
+    details: Arc<RequestDetails>,
 }
 
 impl ProgressMonitor {
     /// Ends the watch without waiting for a post-receive hook still running:
-    /// only a stop that has already arrived counts. The last progress and
-    /// post-receive go out on the monitor's task.
+    /// only a stop that has already arrived counts. The last progress event
+    /// goes out now, before whatever the request does next; the last
+    /// post-receive runs on its own task.
     pub(super) fn finish(self) -> Option<HookResponse> {
         self.done.raise();
+        let now = self.received.load(Ordering::Relaxed);
+        if self.reported.swap(now, Ordering::Relaxed) != now {
+            let mut current = self.info.clone();
+            current.offset = self.info.offset + now;
+            self.handler
+                .emit(EventKind::Progress, &current, &self.details);
+            self.handler
+                .post_hook(HookName::PostReceive, &current, &self.details);
+        }
         if !self.stop.is_raised() {
             return None;
         }
@@ -46,35 +60,43 @@ impl UploadHandler {
             return None;
         }
         let received = Arc::new(AtomicU64::new(0));
+        let reported = Arc::new(AtomicU64::new(0));
         let stop = Signal::new();
         let done = Signal::new();
         let stop_response = Arc::new(Mutex::new(None));
+        let monitor = ProgressMonitor {
+            received,
+            stop,
+            reported,
+            done,
+            stop_response,
+            handler: self.clone(),
+            info: info.clone(),
+            details: details.clone(),
+        };
         let (handler, info, details) = (self.clone(), info.clone(), details.clone());
-        let (counter, stopper, finished, response) = (
-            received.clone(),
-            stop.clone(),
-            done.clone(),
-            stop_response.clone(),
+        let (counter, last_reported, stopper, finished, response) = (
+            monitor.received.clone(),
+            monitor.reported.clone(),
+            monitor.stop.clone(),
+            monitor.done.clone(),
+            monitor.stop_response.clone(),
         );
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(handler.inner.events.progress_interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
-            let mut reported = 0;
             loop {
-                let last = tokio::select! {
-                    _ = tick.tick() => false,
-                    _ = finished.raised() => true,
-                };
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = finished.raised() => return,
+                }
                 let now = counter.load(Ordering::Relaxed);
-                if now != reported {
-                    reported = now;
+                if last_reported.swap(now, Ordering::Relaxed) != now {
                     let mut current = info.clone();
                     current.offset = info.offset + now;
                     handler.emit(EventKind::Progress, &current, &details);
-                    if last {
-                        handler.post_hook(HookName::PostReceive, &current, &details);
-                    } else if let Some(hooks) = &hooks {
+                    if let Some(hooks) = &hooks {
                         let event = HookEvent::new(HookName::PostReceive, current, details.clone());
                         let result = handler
                             .with_hook_timeout(HookName::PostReceive, hooks.post_receive(&event))
@@ -97,16 +119,11 @@ impl UploadHandler {
                         }
                     }
                 }
-                if last || finished.is_raised() {
+                if finished.is_raised() {
                     return;
                 }
             }
         });
-        Some(ProgressMonitor {
-            received,
-            stop,
-            done,
-            stop_response,
-        })
+        Some(monitor)
     }
 }

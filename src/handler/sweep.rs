@@ -142,9 +142,16 @@ impl UploadHandler {
                 return Ok(Swept::Finished);
             }
         }
-        let mut active = info.updated_at.or(info.created_at).unwrap_or_else(SystemTime::now);
+        let mut active = info
+            .updated_at
+            .or(info.created_at)
+            .unwrap_or_else(SystemTime::now);
         if info.is_final && !info.finished {
-            for partial in self.partial_states(&info.partial_uploads).await.unwrap_or_default() {
+            for partial in self
+                .partial_states(&info.partial_uploads)
+                .await
+                .unwrap_or_default()
+            {
                 if let Some(at) = partial.updated_at.or(partial.created_at) {
                     active = active.max(at);
                 }

@@ -40,7 +40,9 @@ impl OpenUpload {
                 return Err(TusError::Forbidden);
             }
             if ask_hook && attempt == 1 {
-                handler.pre_terminate(self.upload.info(), &self.details).await?;
+                handler
+                    .pre_terminate(self.upload.info(), &self.details)
+                    .await?;
             }
             self.ensure_locked()?;
             match self.upload.terminate().await {

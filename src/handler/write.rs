@@ -83,7 +83,9 @@ impl OpenUpload {
                         "the Upload-Checksum trailer did not arrive",
                     ));
                 }
-                Err(VerifyError::InvalidTrailer(why)) => return Err(TusError::InvalidChecksum(why)),
+                Err(VerifyError::InvalidTrailer(why)) => {
+                    return Err(TusError::InvalidChecksum(why));
+                }
             }
         }
         match end {

@@ -95,8 +95,12 @@ pub enum LockError {
 pub trait Locker: Send + Sync + 'static {
     /// Takes the lock of upload `id` the way `mode` says, waiting at most
     /// `timeout` (ignored by [`LockMode::Try`]).
-    async fn lock(&self, id: &str, mode: LockMode, timeout: Duration)
-    -> Result<UploadLock, LockError>;
+    async fn lock(
+        &self,
+        id: &str,
+        mode: LockMode,
+        timeout: Duration,
+    ) -> Result<UploadLock, LockError>;
 
     /// Asks every holder of a lock of this locker to let go: at shutdown,
     /// running uploads stop reading, keep what arrived and answer.

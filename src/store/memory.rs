@@ -138,7 +138,9 @@ impl Upload for MemoryUpload {
     }
 
     async fn write(&mut self, src: &mut UploadBody) -> Result<u64, StoreError> {
-        let stored = self.store.with_entry(&self.info.id, |e| e.data.len() as u64)?;
+        let stored = self
+            .store
+            .with_entry(&self.info.id, |e| e.data.len() as u64)?;
         if stored != self.info.offset {
             return Err(StoreError::Conflict(
                 "offset does not match the stored data".into(),

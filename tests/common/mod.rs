@@ -234,3 +234,25 @@ impl http_body::Body for Frames {
         std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
     }
 }
+
+/// A memory store whose uploads offer only the core: no extension at all.
+pub struct CoreOnly(pub MemoryStore);
+
+#[async_trait::async_trait]
+impl tower_tus::store::DataStore for CoreOnly {
+    async fn new_upload(
+        &self,
+        info: tower_tus::FileInfo,
+    ) -> Result<Box<dyn tower_tus::store::Upload>, tower_tus::StoreError> {
+        self.0.new_upload(info).await
+    }
+    async fn get_upload(
+        &self,
+        id: &str,
+    ) -> Result<Box<dyn tower_tus::store::Upload>, tower_tus::StoreError> {
+        self.0.get_upload(id).await
+    }
+    fn extensions(&self) -> tower_tus::store::Extensions {
+        tower_tus::store::Extensions::none()
+    }
+}
