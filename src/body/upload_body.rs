@@ -254,32 +254,32 @@ impl UploadBody {
         if self.end.is_some() {
             return Poll::Ready(None);
         }
-        if let Some(lost) = &self.lost {
-            if lost.poll_raised(cx).is_ready() {
-                self.end = Some(BodyEnd::LockLost);
-                return Poll::Ready(None);
-            }
+        if let Some(lost) = &self.lost
+            && lost.poll_raised(cx).is_ready()
+        {
+            self.end = Some(BodyEnd::LockLost);
+            return Poll::Ready(None);
         }
-        if let Some(release) = &self.release {
-            if release.poll_raised(cx).is_ready() {
-                self.end = Some(BodyEnd::ReleaseRequested);
-                return Poll::Ready(None);
-            }
+        if let Some(release) = &self.release
+            && release.poll_raised(cx).is_ready()
+        {
+            self.end = Some(BodyEnd::ReleaseRequested);
+            return Poll::Ready(None);
         }
-        if let Some(stop) = &self.stop {
-            if stop.poll_raised(cx).is_ready() {
-                self.end = Some(BodyEnd::Stopped);
-                return Poll::Ready(None);
-            }
+        if let Some(stop) = &self.stop
+            && stop.poll_raised(cx).is_ready()
+        {
+            self.end = Some(BodyEnd::Stopped);
+            return Poll::Ready(None);
         }
         loop {
             let frame = match Pin::new(&mut self.body).poll_frame(cx) {
                 Poll::Pending => {
-                    if let Some((_, sleep)) = &mut self.idle {
-                        if sleep.as_mut().poll(cx).is_ready() {
-                            self.end = Some(BodyEnd::Stalled);
-                            return Poll::Ready(None);
-                        }
+                    if let Some((_, sleep)) = &mut self.idle
+                        && sleep.as_mut().poll(cx).is_ready()
+                    {
+                        self.end = Some(BodyEnd::Stalled);
+                        return Poll::Ready(None);
                     }
                     return Poll::Pending;
                 }

@@ -80,10 +80,10 @@ impl UploadHandler {
                 .checked_add(part)
                 .ok_or(TusError::MaxSizeExceeded { max: u64::MAX })?;
         }
-        if let Some(max) = self.inner.config.max_size {
-            if size > max {
-                return Err(TusError::MaxSizeExceeded { max });
-            }
+        if let Some(max) = self.inner.config.max_size
+            && size > max
+        {
+            return Err(TusError::MaxSizeExceeded { max });
         }
         let mut pending = FileInfo::new("").with_metadata(metadata);
         pending.is_final = true;

@@ -38,10 +38,10 @@ impl UploadHandler {
         let headers = res.headers_mut();
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         headers.insert(header::ETAG, etag.clone());
-        if let Some(m) = modified {
-            if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(m)) {
-                headers.insert(header::LAST_MODIFIED, v);
-            }
+        if let Some(m) = modified
+            && let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(m))
+        {
+            headers.insert(header::LAST_MODIFIED, v);
         }
         if not_modified(req, &etag, modified) {
             *res.status_mut() = StatusCode::NOT_MODIFIED;

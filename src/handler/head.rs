@@ -33,10 +33,10 @@ impl UploadHandler {
             Some(size) => headers.insert(UPLOAD_LENGTH, HeaderValue::from(size)),
             None => headers.insert(UPLOAD_DEFER_LENGTH, HeaderValue::from_static("1")),
         };
-        if !info.metadata.is_empty() {
-            if let Ok(v) = HeaderValue::from_str(&metadata::serialize(&info.metadata)) {
-                headers.insert(UPLOAD_METADATA, v);
-            }
+        if !info.metadata.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&metadata::serialize(&info.metadata))
+        {
+            headers.insert(UPLOAD_METADATA, v);
         }
         if let Some(concat) = self.concat_header(info) {
             headers.insert(UPLOAD_CONCAT, concat);

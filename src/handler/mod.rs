@@ -371,14 +371,13 @@ impl UploadHandler {
 
 /// `X-HTTP-Method-Override` on a POST names the real method.
 fn effective_method<B>(req: &Request<B>) -> Method {
-    if req.method() == Method::POST {
-        if let Some(m) = req
+    if req.method() == Method::POST
+        && let Some(m) = req
             .headers()
             .get(X_HTTP_METHOD_OVERRIDE)
             .and_then(|v| Method::from_bytes(v.as_bytes()).ok())
-        {
-            return m;
-        }
+    {
+        return m;
     }
     req.method().clone()
 }

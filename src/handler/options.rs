@@ -18,10 +18,10 @@ impl UploadHandler {
         if let Some(max) = self.inner.config.max_size {
             headers.insert(TUS_MAX_SIZE, HeaderValue::from(max));
         }
-        if self.offers(crate::store::Extension::VerifiedWrites) {
-            if let Ok(v) = HeaderValue::from_str(&Algorithm::header_value()) {
-                headers.insert(TUS_CHECKSUM_ALGORITHM, v);
-            }
+        if self.offers(crate::store::Extension::VerifiedWrites)
+            && let Ok(v) = HeaderValue::from_str(&Algorithm::header_value())
+        {
+            headers.insert(TUS_CHECKSUM_ALGORITHM, v);
         }
         res
     }

@@ -60,15 +60,15 @@ impl UploadHandler {
                 (size, None) => size,
                 (_, Some(len)) => Some(len),
             };
-            if let (Some(size), Some(len)) = (size, body_len) {
-                if client_offset.saturating_add(len) > size {
-                    return Err(TusError::BodyTooLarge);
-                }
+            if let (Some(size), Some(len)) = (size, body_len)
+                && client_offset.saturating_add(len) > size
+            {
+                return Err(TusError::BodyTooLarge);
             }
-            if open.upload.info().size.is_none() {
-                if let Some(len) = new_length {
-                    self.declare_length(&mut open, len).await?;
-                }
+            if open.upload.info().size.is_none()
+                && let Some(len) = new_length
+            {
+                self.declare_length(&mut open, len).await?;
             }
             let offset = open.write_body(body, checksum).await?.offset;
             let finish = open.finish_if_complete().await?;
@@ -94,10 +94,10 @@ impl UploadHandler {
         if !self.offers(Extension::LengthDeferral) {
             return Err(TusError::ExtensionNotSupported("creation-defer-length"));
         }
-        if let Some(max) = self.inner.config.max_size {
-            if length > max {
-                return Err(TusError::MaxSizeExceeded { max });
-            }
+        if let Some(max) = self.inner.config.max_size
+            && length > max
+        {
+            return Err(TusError::MaxSizeExceeded { max });
         }
         if length < open.upload.info().offset {
             return Err(TusError::InvalidUploadLength);

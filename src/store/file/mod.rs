@@ -199,10 +199,10 @@ impl DataStore for FileStore {
         let mut ids = Vec::new();
         while let Some(entry) = entries.next_entry().await? {
             let name = entry.file_name();
-            if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".info")) {
-                if is_valid_id(id) {
-                    ids.push(id.to_owned());
-                }
+            if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".info"))
+                && is_valid_id(id)
+            {
+                ids.push(id.to_owned());
             }
         }
         ids.sort();

@@ -79,7 +79,8 @@ impl Upload for FileUpload {
                 .open(&chunk_path)?;
             let poured = Appender::new(staged).pour(src).await;
             let verified = src.verify().is_ok();
-            let committed = blocking(move || {
+
+            blocking(move || {
                 let result = (|| -> Result<u64, StoreError> {
                     let mut staged = poured?;
                     let mut data = data;
@@ -98,8 +99,7 @@ impl Upload for FileUpload {
                 let _ = std::fs::remove_file(&chunk_path);
                 result
             })
-            .await?;
-            committed
+            .await?
         } else {
             let poured = Appender::new(data).pour(src).await;
             blocking(move || {
