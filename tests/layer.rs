@@ -389,3 +389,66 @@ async fn the_standalone_handler_answers_404_for_paths_that_are_not_uploads() {
     let r = call(&h, empty(tus(Method::HEAD, "/somewhere/else"))).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+/// An inner service that is ready only once `open` is set.
+#[derive(Clone)]
+struct Gate {
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl tower::Service<Request<Full<Bytes>>> for Gate {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        if self.open.load(std::sync::atomic::Ordering::SeqCst) {
+            std::task::Poll::Ready(Ok(()))
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+
+    fn call(&mut self, _req: Request<Full<Bytes>>) -> Self::Future {
+        assert!(
+            self.open.load(std::sync::atomic::Ordering::SeqCst),
+            "called before it was ready"
+        );
+        std::future::ready(Ok(Response::new(Full::new(Bytes::from_static(b"app")))))
+    }
+}
+
+#[tokio::test]
+async fn the_inner_services_readiness_never_holds_back_tus_requests() {
+    let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let svc = TusLayer::new(memory_config()).layer(Gate { open: open.clone() });
+    // The inner service is not ready, yet tus requests are served.
+    let res = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        svc.clone().oneshot(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "3")
+                .body(Full::default())
+                .unwrap(),
+        ),
+    )
+    .await
+    .expect("a tus request does not wait for the inner service")
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // A request for the app waits until the app is ready, and is then served.
+    let pending = tokio::spawn(svc.oneshot(Request::get("/app").body(Full::default()).unwrap()));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(
+        !pending.is_finished(),
+        "passed through before the app was ready"
+    );
+    open.store(true, std::sync::atomic::Ordering::SeqCst);
+    let res = pending.await.unwrap().unwrap();
+    let (status, _, body) = collect(res).await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"app"[..]));
+}

@@ -4,29 +4,37 @@ use std::task::{Context, Poll, ready};
 
 use http::Response;
 use pin_project_lite::pin_project;
+use tower::util::Oneshot;
+use tower_service::Service;
 
 use crate::body::TusBody;
 use crate::handler::HandlerFuture;
 
 pin_project! {
     /// The response future of [`TusService`](super::TusService): the inner
-    /// service's future, or the upload handler's.
-    pub struct ResponseFuture<F> {
+    /// service's (readiness, then its call), or the upload handler's.
+    pub struct ResponseFuture<S, Req>
+    where
+        S: Service<Req>,
+    {
         #[pin]
-        kind: Kind<F>,
+        kind: Kind<S, Req>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F> {
-        Inner { #[pin] future: F },
+    enum Kind<S, Req>
+    where
+        S: Service<Req>,
+    {
+        Inner { #[pin] future: Oneshot<S, Req> },
         Handler { #[pin] future: HandlerFuture },
     }
 }
 
-impl<F> ResponseFuture<F> {
-    pub(crate) fn inner(future: F) -> Self {
+impl<S: Service<Req>, Req> ResponseFuture<S, Req> {
+    pub(crate) fn inner(future: Oneshot<S, Req>) -> Self {
         ResponseFuture {
             kind: Kind::Inner { future },
         }
@@ -39,17 +47,17 @@ impl<F> ResponseFuture<F> {
     }
 }
 
-impl<F> std::fmt::Debug for ResponseFuture<F> {
+impl<S: Service<Req>, Req> std::fmt::Debug for ResponseFuture<S, Req> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ResponseFuture")
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<S, Req, B> Future for ResponseFuture<S, Req>
 where
-    F: Future<Output = Result<Response<B>, E>>,
+    S: Service<Req, Response = Response<B>>,
 {
-    type Output = Result<Response<TusBody<B>>, E>;
+    type Output = Result<Response<TusBody<B>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {

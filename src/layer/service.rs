@@ -3,6 +3,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
+use tower::ServiceExt;
 use tower_service::Service;
 
 use super::ResponseFuture;
@@ -57,7 +58,7 @@ impl<S> TusService<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TusService<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     ReqBody: Body<Data = Bytes> + Send + 'static,
     ReqBody::Error: Into<BoxError>,
     ResBody: Body<Data = Bytes>,
@@ -65,10 +66,13 @@ where
 {
     type Response = Response<TusBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S, Request<ReqBody>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    /// Always ready: tus requests never reach the inner service, so its
+    /// readiness must not hold them back. A request passed through waits
+    /// for the inner service's readiness in its own future.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
@@ -77,7 +81,7 @@ where
                 let handler = self.handler.clone();
                 ResponseFuture::handler(HandlerFuture::new(handler.handle(req, target)))
             }
-            None => ResponseFuture::inner(self.inner.call(req)),
+            None => ResponseFuture::inner(self.inner.clone().oneshot(req)),
         }
     }
 }

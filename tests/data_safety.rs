@@ -1,0 +1,925 @@
+//! Where features meet: checksums with stops and failing stores, finishing
+//! that failed, concatenation under concurrency, eviction and expiry next
+//! to running uploads, requests abandoned midway. Each case once with a
+//! `MemoryStore` and once with a `FileStore`, over the HTTP surface.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use bytes::Bytes;
+use common::*;
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use tower_tus::checksum::Algorithm;
+use tower_tus::events::EventKind;
+use tower_tus::hooks::{HookError, HookEvent, HookName, HookResponse, Hooks, PostReceive};
+use tower_tus::store::{
+    DataStore, Extensions, FileStore, LimitPolicy, LimitedStore, MemoryStore, Upload,
+};
+use tower_tus::testing::Channel;
+use tower_tus::{Config, FileInfo, StoreComposer, StoreError, UploadHandler};
+
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test] async fn $case() {
+                super::$case(std::sync::Arc::new(tower_tus::store::MemoryStore::new())).await;
+            })*
+        }
+        mod file {
+            $(#[tokio::test] async fn $case() {
+                let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+                super::$case(std::sync::Arc::new(tower_tus::store::FileStore::new(dir.path()))).await;
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    a_post_receive_stop_during_a_checksummed_patch_terminates_and_answers_the_hook,
+    an_empty_upload_created_with_an_empty_body_finishes,
+    a_failed_pre_finish_is_retried_by_the_next_head,
+    a_failed_finish_is_retried_by_the_sweep,
+    a_deferred_length_equal_to_the_offset_finishes_the_upload,
+    a_failed_concatenation_completes_on_retry,
+    sixty_concurrent_finals_over_one_unfinished_partial_all_complete,
+    a_partial_complete_when_its_final_was_made_cannot_be_deleted_until_the_final_is_done,
+    a_delete_whose_client_went_away_still_completes,
+    a_creation_with_upload_that_fails_tells_where_the_upload_is,
+    a_slow_post_receive_hook_never_delays_the_response,
+    a_hook_that_never_answers_fails_after_the_hook_timeout,
+    the_sweep_never_interrupts_a_running_upload,
+    the_sweep_keeps_partials_an_unfinished_final_needs,
+    the_sweep_tells_what_a_delete_tells,
+    eviction_skips_busy_uploads_and_the_partials_of_the_final_being_made,
+    eviction_tells_what_a_delete_tells,
+    a_deferred_upload_cannot_stream_past_the_store_limit,
+);
+
+fn composer(store: Arc<dyn DataStore>) -> StoreComposer {
+    let mut composer = StoreComposer::new();
+    composer.use_core(store);
+    composer
+}
+
+async fn send<B>(h: &UploadHandler, req: Request<B>) -> Reply
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<tower_tus::BoxError>,
+{
+    let res = h.clone().oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+async fn patch(h: &UploadHandler, url: &str, offset: u64, bytes: &[u8]) -> Reply {
+    call(
+        h,
+        data(
+            tus(Method::PATCH, url).header("upload-offset", offset),
+            bytes,
+        ),
+    )
+    .await
+}
+
+fn digest(algorithm: Algorithm, bytes: &[u8]) -> String {
+    let mut hasher = algorithm.hasher();
+    hasher.update(bytes);
+    format!(
+        "{} {}",
+        algorithm.name(),
+        base64::engine::general_purpose::STANDARD.encode(hasher.finish())
+    )
+}
+
+fn id_of(url: &str) -> String {
+    url.rsplit('/').next().unwrap().to_owned()
+}
+
+async fn stored(store: &Arc<dyn DataStore>, url: &str) -> Option<FileInfo> {
+    store
+        .get_upload(&id_of(url))
+        .await
+        .ok()
+        .map(|u| u.info().clone())
+}
+
+async fn create_partial(h: &UploadHandler, len: usize) -> String {
+    let r = call(
+        h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", len)
+                .header("upload-concat", "partial"),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.header("location").unwrap().to_owned()
+}
+
+async fn create_final(h: &UploadHandler, urls: &[&str]) -> Reply {
+    call(
+        h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-concat", format!("final;{}", urls.join(" "))),
+        ),
+    )
+    .await
+}
+
+/// Hooks that record what they saw and do what a test asks.
+#[derive(Clone, Default)]
+struct Recorder {
+    seen: Arc<Mutex<Vec<(HookName, String)>>>,
+    /// How many pre-finish calls fail before one succeeds.
+    failing_pre_finish: Arc<AtomicUsize>,
+    /// Post-receive stops the upload.
+    stop: bool,
+    /// Post-receive and pre-terminate take this long.
+    slow: Option<Duration>,
+}
+
+impl Recorder {
+    fn record(&self, name: HookName, event: &HookEvent) {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((name, event.upload.id.clone()));
+    }
+
+    fn count(&self, name: HookName) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .count()
+    }
+
+    fn ids(&self, name: HookName) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Hooks for Recorder {
+    async fn pre_finish(&self, event: &HookEvent) -> Result<HookResponse, HookError> {
+        self.record(HookName::PreFinish, event);
+        let failing = self.failing_pre_finish.load(Ordering::SeqCst);
+        if failing > 0 {
+            self.failing_pre_finish.store(failing - 1, Ordering::SeqCst);
+            return Err(HookError::new("not now"));
+        }
+        Ok(HookResponse::default())
+    }
+
+    async fn post_finish(&self, event: &HookEvent) -> Result<(), HookError> {
+        self.record(HookName::PostFinish, event);
+        Ok(())
+    }
+
+    async fn post_receive(&self, event: &HookEvent) -> Result<PostReceive, HookError> {
+        if let Some(slow) = self.slow {
+            tokio::time::sleep(slow).await;
+        }
+        if self.stop {
+            return Ok(PostReceive::Stop(
+                HookResponse::status(StatusCode::FORBIDDEN).with_body("quota exceeded\n"),
+            ));
+        }
+        let _ = event;
+        Ok(PostReceive::Continue)
+    }
+
+    async fn pre_terminate(
+        &self,
+        event: &HookEvent,
+    ) -> Result<tower_tus::hooks::Decision, HookError> {
+        if let Some(slow) = self.slow {
+            tokio::time::sleep(slow).await;
+        }
+        self.record(HookName::PreTerminate, event);
+        Ok(tower_tus::hooks::Decision::Allow)
+    }
+
+    async fn post_terminate(&self, event: &HookEvent) -> Result<(), HookError> {
+        self.record(HookName::PostTerminate, event);
+        Ok(())
+    }
+}
+
+// 1. Checksums where they meet stops and failures.
+
+async fn a_post_receive_stop_during_a_checksummed_patch_terminates_and_answers_the_hook(
+    store: Arc<dyn DataStore>,
+) {
+    let hooks = Recorder {
+        stop: true,
+        ..Recorder::default()
+    };
+    let h = UploadHandler::new(
+        Config::new(composer(store.clone()))
+            .hooks(hooks)
+            .progress_interval(Duration::from_millis(20)),
+    );
+    let url = create(&h, 100).await;
+    let (tx, body) = Channel::new();
+    let req = tus(Method::PATCH, &url)
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-checksum", digest(Algorithm::Sha1, &[1u8; 100]))
+        .body(body)
+        .unwrap();
+    let sender = tokio::spawn(async move {
+        tx.send(Bytes::from(vec![1u8; 10])).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(tx);
+    });
+    let r = tokio::time::timeout(Duration::from_secs(3), send(&h, req))
+        .await
+        .expect("the stop ends the PATCH");
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!(r.text(), "quota exceeded\n");
+    assert!(
+        stored(&store, &url).await.is_none(),
+        "a stopped upload is terminated"
+    );
+    sender.abort();
+}
+
+// 2. Finishing: persisted, retried, for empty uploads too.
+
+async fn an_empty_upload_created_with_an_empty_body_finishes(store: Arc<dyn DataStore>) {
+    let hooks = Recorder::default();
+    let h = UploadHandler::new(Config::new(composer(store.clone())).hooks(hooks.clone()));
+    let r = call(
+        &h,
+        data(
+            tus(Method::POST, "/files/").header("upload-length", "0"),
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let url = r.header("location").unwrap().to_owned();
+    assert_eq!(r.header("upload-offset"), Some("0"));
+    assert!(stored(&store, &url).await.unwrap().finished);
+    assert_eq!(hooks.ids(HookName::PreFinish), vec![id_of(&url)]);
+    eventually(5, || async { hooks.count(HookName::PostFinish) == 1 }).await;
+}
+
+async fn a_failed_pre_finish_is_retried_by_the_next_head(store: Arc<dyn DataStore>) {
+    let hooks = Recorder::default();
+    hooks.failing_pre_finish.store(1, Ordering::SeqCst);
+    let h = UploadHandler::new(Config::new(composer(store.clone())).hooks(hooks.clone()));
+    let url = create(&h, 3).await;
+    let r = patch(&h, &url, 0, b"abc").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let info = stored(&store, &url).await.unwrap();
+    assert!(
+        info.is_complete() && !info.finished,
+        "complete, not finished"
+    );
+    let r = call(&h, empty(tus(Method::HEAD, &url))).await;
+    assert_eq!(r.header("upload-offset"), Some("3"));
+    assert!(
+        stored(&store, &url).await.unwrap().finished,
+        "HEAD finished it"
+    );
+    assert_eq!(hooks.count(HookName::PreFinish), 2);
+    eventually(5, || async { hooks.count(HookName::PostFinish) == 1 }).await;
+    // Finished once: nothing runs again.
+    call(&h, empty(tus(Method::HEAD, &url))).await;
+    assert_eq!(hooks.count(HookName::PreFinish), 2);
+}
+
+/// A store whose finish and concatenate fail a given number of times.
+struct Flaky {
+    inner: Arc<dyn DataStore>,
+    failing_finishes: Arc<AtomicUsize>,
+    failing_concats: Arc<AtomicUsize>,
+}
+
+struct FlakyUpload {
+    inner: Box<dyn Upload>,
+    failing_finishes: Arc<AtomicUsize>,
+    failing_concats: Arc<AtomicUsize>,
+}
+
+fn take_one(counter: &AtomicUsize) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+impl Flaky {
+    fn wrap(&self, inner: Box<dyn Upload>) -> Box<dyn Upload> {
+        Box::new(FlakyUpload {
+            inner,
+            failing_finishes: self.failing_finishes.clone(),
+            failing_concats: self.failing_concats.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl DataStore for Flaky {
+    async fn new_upload(&self, info: FileInfo) -> Result<Box<dyn Upload>, StoreError> {
+        Ok(self.wrap(self.inner.new_upload(info).await?))
+    }
+    async fn get_upload(&self, id: &str) -> Result<Box<dyn Upload>, StoreError> {
+        Ok(self.wrap(self.inner.get_upload(id).await?))
+    }
+    fn extensions(&self) -> Extensions {
+        self.inner.extensions()
+    }
+    async fn list_uploads(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.list_uploads().await
+    }
+}
+
+#[async_trait]
+impl Upload for FlakyUpload {
+    fn info(&self) -> &FileInfo {
+        self.inner.info()
+    }
+    async fn write(&mut self, src: &mut tower_tus::body::UploadBody) -> Result<u64, StoreError> {
+        self.inner.write(src).await
+    }
+    async fn finish(&mut self) -> Result<(), StoreError> {
+        if take_one(&self.failing_finishes) {
+            return Err(StoreError::Unavailable {
+                message: "backend down".into(),
+                retry_after: Some(Duration::from_secs(2)),
+            });
+        }
+        self.inner.finish().await
+    }
+    async fn content(
+        &self,
+        range: std::ops::Range<u64>,
+    ) -> Result<tower_tus::store::Content, StoreError> {
+        self.inner.content(range).await
+    }
+    async fn terminate(&mut self) -> Result<(), StoreError> {
+        self.inner.terminate().await
+    }
+    async fn declare_length(&mut self, length: u64) -> Result<(), StoreError> {
+        self.inner.declare_length(length).await
+    }
+    async fn concatenate(&mut self, partials: &[FileInfo]) -> Result<(), StoreError> {
+        if take_one(&self.failing_concats) {
+            return Err(StoreError::Io(std::io::Error::other("disk hiccup")));
+        }
+        self.inner.concatenate(partials).await
+    }
+    async fn add_final(&mut self, final_id: &str) -> Result<(), StoreError> {
+        self.inner.add_final(final_id).await
+    }
+}
+
+fn flaky(store: Arc<dyn DataStore>, finishes: usize, concats: usize) -> Flaky {
+    Flaky {
+        inner: store,
+        failing_finishes: Arc::new(AtomicUsize::new(finishes)),
+        failing_concats: Arc::new(AtomicUsize::new(concats)),
+    }
+}
+
+async fn a_failed_finish_is_retried_by_the_sweep(store: Arc<dyn DataStore>) {
+    let hooks = Recorder::default();
+    let mut composer = StoreComposer::new();
+    composer.use_core(flaky(store.clone(), 1, 0));
+    let h = UploadHandler::new(Config::new(composer).hooks(hooks.clone()));
+    let url = create(&h, 3).await;
+    let r = patch(&h, &url, 0, b"abc").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("2"));
+    assert!(!stored(&store, &url).await.unwrap().finished);
+    let report = h.sweep().await.unwrap();
+    assert_eq!(report.finished, 1);
+    assert!(stored(&store, &url).await.unwrap().finished);
+    eventually(5, || async { hooks.count(HookName::PostFinish) == 1 }).await;
+}
+
+async fn a_deferred_length_equal_to_the_offset_finishes_the_upload(store: Arc<dyn DataStore>) {
+    let hooks = Recorder::default();
+    let h = UploadHandler::new(Config::new(composer(store.clone())).hooks(hooks.clone()));
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
+    )
+    .await;
+    let url = r.header("location").unwrap().to_owned();
+    assert_eq!(
+        patch(&h, &url, 0, b"abc").await.status,
+        StatusCode::NO_CONTENT
+    );
+    // A length equal to the offset, with a body that cannot fit: refused,
+    // and the length stays open.
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "3")
+                .header("upload-length", "3"),
+            b"d",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(stored(&store, &url).await.unwrap().size, None);
+    // Declared without a body: the upload is complete and finishes.
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "3")
+                .header("upload-length", "3"),
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let info = stored(&store, &url).await.unwrap();
+    assert_eq!(info.size, Some(3));
+    assert!(info.finished);
+    assert_eq!(hooks.count(HookName::PreFinish), 1);
+}
+
+// Concatenation.
+
+async fn a_failed_concatenation_completes_on_retry(store: Arc<dyn DataStore>) {
+    let mut composer = StoreComposer::new();
+    composer.use_core(flaky(store.clone(), 0, 1));
+    let h = UploadHandler::new(Config::new(composer));
+    let a = create_partial(&h, 3).await;
+    let b = create_partial(&h, 2).await;
+    patch(&h, &a, 0, b"abc").await;
+    let r = create_final(&h, &[&a, &b]).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let fin = r.header("location").unwrap().to_owned();
+    // The last partial completes; the concatenation fails once.
+    assert_eq!(patch(&h, &b, 0, b"de").await.status, StatusCode::NO_CONTENT);
+    let info = stored(&store, &fin).await.unwrap();
+    assert!(
+        !info.finished,
+        "the failed concatenation left the final unfinished"
+    );
+    assert_eq!(info.offset, 0, "and empty");
+    let r = call(&h, empty(tus(Method::HEAD, &fin))).await;
+    assert_eq!(r.header("upload-offset"), Some("5"), "HEAD completed it");
+    assert!(stored(&store, &fin).await.unwrap().finished);
+    let r = call(&h, empty(Request::get(&fin))).await;
+    assert_eq!(&r.body[..], b"abcde");
+}
+
+async fn sixty_concurrent_finals_over_one_unfinished_partial_all_complete(
+    store: Arc<dyn DataStore>,
+) {
+    let h = UploadHandler::new(Config::new(composer(store.clone())));
+    let a = create_partial(&h, 4).await;
+    let mut tasks = Vec::new();
+    for _ in 0..60 {
+        let (h, a) = (h.clone(), a.clone());
+        tasks.push(tokio::spawn(async move { create_final(&h, &[&a]).await }));
+    }
+    let mut finals = Vec::new();
+    for task in tasks {
+        let r = task.await.unwrap();
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        finals.push(r.header("location").unwrap().to_owned());
+    }
+    let info = stored(&store, &a).await.unwrap();
+    assert_eq!(info.used_by.len(), 60, "no final lost its record");
+    for method in [Method::HEAD, Method::GET] {
+        let r = call(&h, empty(tus(method, &a))).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    assert_eq!(
+        patch(&h, &a, 0, b"data").await.status,
+        StatusCode::NO_CONTENT
+    );
+    for fin in &finals {
+        let r = call(&h, empty(tus(Method::HEAD, fin))).await;
+        assert_eq!(r.header("upload-offset"), Some("4"), "{fin}");
+        assert!(stored(&store, fin).await.unwrap().finished);
+    }
+}
+
+async fn a_partial_complete_when_its_final_was_made_cannot_be_deleted_until_the_final_is_done(
+    store: Arc<dyn DataStore>,
+) {
+    let h = UploadHandler::new(Config::new(composer(store.clone())));
+    let a = create_partial(&h, 3).await;
+    let b = create_partial(&h, 3).await;
+    patch(&h, &a, 0, b"abc").await;
+    let fin = create_final(&h, &[&a, &b]).await;
+    let fin = fin.header("location").unwrap().to_owned();
+    let r = call(&h, empty(tus(Method::DELETE, &a))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "the final still needs it");
+    assert_eq!(
+        patch(&h, &b, 0, b"def").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = call(&h, empty(Request::get(&fin))).await;
+    assert_eq!(&r.body[..], b"abcdef");
+    let r = call(&h, empty(tus(Method::DELETE, &a))).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NO_CONTENT,
+        "the final is done with it"
+    );
+}
+
+// Requests run to their end.
+
+async fn a_delete_whose_client_went_away_still_completes(store: Arc<dyn DataStore>) {
+    let hooks = Recorder {
+        slow: Some(Duration::from_millis(300)),
+        ..Recorder::default()
+    };
+    let h = UploadHandler::new(Config::new(composer(store.clone())).hooks(hooks.clone()));
+    let url = create(&h, 3).await;
+    let gone = tokio::time::timeout(
+        Duration::from_millis(50),
+        call(&h, empty(tus(Method::DELETE, &url))),
+    )
+    .await;
+    assert!(gone.is_err(), "the client gave up first");
+    eventually(5, || async { stored(&store, &url).await.is_none() }).await;
+    eventually(5, || async { hooks.count(HookName::PostTerminate) == 1 }).await;
+}
+
+async fn a_creation_with_upload_that_fails_tells_where_the_upload_is(store: Arc<dyn DataStore>) {
+    let h = UploadHandler::new(Config::new(composer(store.clone())));
+    // Its checksum does not match.
+    let r = call(
+        &h,
+        data(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "5")
+                .header("upload-checksum", digest(Algorithm::Md5, b"other")),
+            b"hello",
+        ),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 460);
+    let url = r.header("location").expect("the upload's URL").to_owned();
+    assert_eq!(r.header("upload-offset"), Some("0"));
+    assert_eq!(offset(&h, &url).await, Some(0));
+    // Its body breaks off.
+    let req = tus(Method::POST, "/files/")
+        .header("upload-length", "100")
+        .header("content-type", "application/offset+octet-stream")
+        .body(tower_tus::testing::Breaking::new(&[b"0123456789"]))
+        .unwrap();
+    let r = send(&h, req).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let url = r.header("location").expect("the upload's URL").to_owned();
+    assert_eq!(r.header("upload-offset"), Some("10"));
+    assert_eq!(offset(&h, &url).await, Some(10));
+}
+
+// Hooks never hold a request longer than they must.
+
+async fn a_slow_post_receive_hook_never_delays_the_response(store: Arc<dyn DataStore>) {
+    let hooks = Recorder {
+        slow: Some(Duration::from_secs(3)),
+        ..Recorder::default()
+    };
+    let h = UploadHandler::new(
+        Config::new(composer(store.clone()))
+            .hooks(hooks)
+            .progress_interval(Duration::from_millis(20)),
+    );
+    let url = create(&h, 6).await;
+    let (tx, body) = Channel::new();
+    let req = tus(Method::PATCH, &url)
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(body)
+        .unwrap();
+    let sender = tokio::spawn(async move {
+        tx.send(Bytes::from_static(b"abc")).await.unwrap();
+        // Long enough for a post-receive to start, and hang.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        tx.send(Bytes::from_static(b"def")).await.unwrap();
+    });
+    let started = std::time::Instant::now();
+    let r = send(&h, req).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    sender.await.unwrap();
+    // The lock is free again at once.
+    assert_eq!(patch(&h, &url, 6, b"").await.status, StatusCode::NO_CONTENT);
+}
+
+struct Silent;
+
+#[async_trait]
+impl Hooks for Silent {
+    async fn pre_create(&self, _: &HookEvent) -> Result<tower_tus::hooks::PreCreate, HookError> {
+        std::future::pending().await
+    }
+}
+
+async fn a_hook_that_never_answers_fails_after_the_hook_timeout(store: Arc<dyn DataStore>) {
+    let h = UploadHandler::new(
+        Config::new(composer(store))
+            .hooks(Silent)
+            .hook_timeout(Duration::from_millis(100)),
+    );
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        call(
+            &h,
+            empty(tus(Method::POST, "/files/").header("upload-length", "1")),
+        ),
+    )
+    .await
+    .expect("the hook timeout ends the request");
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(r.text().contains("pre-create"), "{}", r.text());
+}
+
+// The sweep.
+
+async fn the_sweep_never_interrupts_a_running_upload(store: Arc<dyn DataStore>) {
+    let h = UploadHandler::new(
+        Config::new(composer(store.clone())).expire_after(Duration::from_millis(100)),
+    );
+    let url = create(&h, 6).await;
+    let (tx, body) = Channel::new();
+    let req = tus(Method::PATCH, &url)
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(body)
+        .unwrap();
+    let running = tokio::spawn({
+        let h = h.clone();
+        async move { send(&h, req).await }
+    });
+    tx.send(Bytes::from_static(b"abc")).await.unwrap();
+    // Past its expiry by the clock, but being written.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let report = h.sweep().await.unwrap();
+    assert_eq!(report.expired, 0);
+    assert_eq!(report.busy, 1);
+    tx.send(Bytes::from_static(b"def")).await.unwrap();
+    drop(tx);
+    let r = running.await.unwrap();
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(r.header("upload-offset"), Some("6"));
+}
+
+async fn the_sweep_keeps_partials_an_unfinished_final_needs(store: Arc<dyn DataStore>) {
+    let h = UploadHandler::new(
+        Config::new(composer(store.clone())).expire_after(Duration::from_millis(300)),
+    );
+    let a = create_partial(&h, 3).await;
+    let b = create_partial(&h, 6).await;
+    patch(&h, &a, 0, b"abc").await;
+    let fin = create_final(&h, &[&a, &b]).await;
+    let fin = fin.header("location").unwrap().to_owned();
+    // B keeps the final alive while it is being uploaded, and the final
+    // keeps A, long past A's own expiry.
+    for offset in 0..5 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        patch(&h, &b, offset, b"x").await;
+        h.sweep().await.unwrap();
+        assert!(stored(&store, &a).await.is_some(), "A is still needed");
+        assert!(
+            stored(&store, &fin).await.is_some(),
+            "the final is active through B"
+        );
+    }
+    assert_eq!(patch(&h, &b, 5, b"y").await.status, StatusCode::NO_CONTENT);
+    let r = call(&h, empty(Request::get(&fin))).await;
+    assert_eq!(&r.body[..], b"abcxxxxxy");
+}
+
+async fn the_sweep_tells_what_a_delete_tells(store: Arc<dyn DataStore>) {
+    let hooks = Recorder::default();
+    let h = UploadHandler::new(
+        Config::new(composer(store.clone()))
+            .hooks(hooks.clone())
+            .events([EventKind::Terminated])
+            .expire_after(Duration::from_millis(50)),
+    );
+    let mut events = h.subscribe();
+    let url = create(&h, 3).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(h.sweep().await.unwrap().expired, 1);
+    assert!(stored(&store, &url).await.is_none());
+    let event = events.recv().await.unwrap();
+    assert_eq!(
+        (event.kind, event.info.id.clone()),
+        (EventKind::Terminated, id_of(&url))
+    );
+    eventually(5, || async {
+        hooks.ids(HookName::PostTerminate) == vec![id_of(&url)]
+    })
+    .await;
+    assert_eq!(h.metrics().uploads_terminated(), 1);
+}
+
+// Eviction.
+
+fn limited(store: Arc<dyn DataStore>, limit: u64) -> StoreComposer {
+    let mut composer = StoreComposer::new();
+    LimitedStore::new(limit, store)
+        .policy(LimitPolicy::EvictOldest)
+        .use_in(&mut composer);
+    composer
+}
+
+async fn eviction_skips_busy_uploads_and_the_partials_of_the_final_being_made(
+    store: Arc<dyn DataStore>,
+) {
+    let h = UploadHandler::new(Config::new(limited(store.clone(), 10)));
+    // The oldest upload is being written.
+    let busy = create(&h, 4).await;
+    let (tx, body) = Channel::new();
+    let req = tus(Method::PATCH, &busy)
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(body)
+        .unwrap();
+    let running = tokio::spawn({
+        let h = h.clone();
+        async move { send(&h, req).await }
+    });
+    tx.send(Bytes::from_static(b"ab")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let idle = create(&h, 4).await;
+    // 8 of 10 reserved: 4 more evict the idle one, never the busy one.
+    let newer = create(&h, 4).await;
+    assert!(
+        stored(&store, &idle).await.is_none(),
+        "the idle upload made room"
+    );
+    assert!(
+        stored(&store, &busy).await.is_some(),
+        "the busy one was skipped"
+    );
+    tx.send(Bytes::from_static(b"cd")).await.unwrap();
+    drop(tx);
+    assert_eq!(running.await.unwrap().status, StatusCode::NO_CONTENT);
+
+    // A final counts on top of its partials, which are never evicted for it.
+    call(&h, empty(tus(Method::DELETE, &newer))).await;
+    call(&h, empty(tus(Method::DELETE, &busy))).await;
+    let a = create_partial(&h, 3).await;
+    let b = create_partial(&h, 3).await;
+    patch(&h, &a, 0, b"abc").await;
+    patch(&h, &b, 0, b"def").await;
+    let r = create_final(&h, &[&a, &b]).await;
+    assert_eq!(r.status, StatusCode::INSUFFICIENT_STORAGE, "{}", r.text());
+    assert!(stored(&store, &a).await.is_some());
+    assert!(stored(&store, &b).await.is_some());
+}
+
+async fn eviction_tells_what_a_delete_tells(store: Arc<dyn DataStore>) {
+    let hooks = Recorder::default();
+    let h = UploadHandler::new(
+        Config::new(limited(store.clone(), 5))
+            .hooks(hooks.clone())
+            .events([EventKind::Terminated]),
+    );
+    let mut events = h.subscribe();
+    let old = create(&h, 5).await;
+    create(&h, 5).await;
+    assert!(stored(&store, &old).await.is_none());
+    let event = events.recv().await.unwrap();
+    assert_eq!(
+        (event.kind, event.info.id.clone()),
+        (EventKind::Terminated, id_of(&old))
+    );
+    eventually(5, || async {
+        hooks.ids(HookName::PostTerminate) == vec![id_of(&old)]
+    })
+    .await;
+    assert_eq!(h.metrics().uploads_terminated(), 1);
+}
+
+async fn a_deferred_upload_cannot_stream_past_the_store_limit(store: Arc<dyn DataStore>) {
+    let h = UploadHandler::new(Config::new(limited(store.clone(), 100)));
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
+    )
+    .await;
+    let url = r.header("location").unwrap().to_owned();
+    let req = tus(Method::PATCH, &url)
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(Frames::new(&[&pattern(60), &pattern(90)]))
+        .unwrap();
+    let r = send(&h, req).await;
+    assert_eq!(r.status, StatusCode::INSUFFICIENT_STORAGE, "{}", r.text());
+    assert_eq!(offset(&h, &url).await, Some(100));
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-length", "1")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "the oldest upload made room");
+}
+
+// The file store, where a disk fails mid-chunk.
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_disk_error_mid_checksummed_chunk_leaves_the_upload_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn DataStore> = Arc::new(FileStore::new(dir.path()));
+    let h = UploadHandler::new(Config::new(composer(store.clone())));
+    let url = create(&h, 200_000).await;
+    patch(&h, &url, 0, b"good").await;
+    // The staging file lands on a device that is always full.
+    std::os::unix::fs::symlink(
+        "/dev/full",
+        dir.path().join(format!("{}.chunk", id_of(&url))),
+    )
+    .unwrap();
+    let chunk = pattern(100_000);
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "4")
+                .header("upload-checksum", digest(Algorithm::Sha256, &chunk)),
+            &chunk,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
+    assert_eq!(offset(&h, &url).await, Some(4));
+    let r = call(&h, empty(Request::get(&url))).await;
+    assert_eq!(&r.body[..], b"good");
+    // The disk is back: the same chunk goes through.
+    let r = call(
+        &h,
+        data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "4")
+                .header("upload-checksum", digest(Algorithm::Sha256, &chunk)),
+            &chunk,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(r.header("upload-offset"), Some("100004"));
+}
+
+#[tokio::test]
+async fn a_handler_without_a_locker_still_locks() {
+    let mut composer = StoreComposer::new();
+    MemoryStore::new().use_in(&mut composer);
+    let h = UploadHandler::new(Config::new(composer));
+    let url = create(&h, 10).await;
+    let (tx, body) = Channel::new();
+    let req = tus(Method::PATCH, &url)
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(body)
+        .unwrap();
+    let first = tokio::spawn({
+        let h = h.clone();
+        async move { send(&h, req).await }
+    });
+    tx.send(Bytes::from_static(b"12345")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A second PATCH takes over: the first stops and keeps what arrived.
+    let r = patch(&h, &url, 5, b"67890").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let first = first.await.unwrap();
+    assert_eq!(first.status, StatusCode::BAD_REQUEST);
+    let r = call(&h, empty(Request::get(&url))).await;
+    assert_eq!(&r.body[..], b"1234567890");
+    drop(tx);
+}
