@@ -1,0 +1,351 @@
+//! Several `tusd` processes over one folder, and processes killed midway:
+//! real processes, real sockets, the real disk.
+#![cfg(feature = "cli")]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::{header_of, pattern, raw, read_response};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tower_tus::checksum::Algorithm;
+
+struct Tusd {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Tusd {
+    /// Ends the process the hard way: no shutdown, no flush, no unlock.
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Tusd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(dir: &Path, extra: &[&str]) -> Tusd {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_tusd"))
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--upload-dir",
+        ])
+        .arg(dir)
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let tusd = Tusd { child, addr };
+    for _ in 0..100 {
+        if TcpStream::connect(addr).await.is_ok() {
+            return tusd;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("tusd did not start");
+}
+
+async fn create(addr: SocketAddr, extra: &str) -> String {
+    let (status, head, _) = raw(
+        addr,
+        &format!(
+            "POST /files/ HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nContent-Length: 0\r\n{extra}\r\n"
+        ),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 201, "{head}");
+    let url = header_of(&head, "location").unwrap();
+    url.strip_prefix(&format!("http://{addr}"))
+        .unwrap_or(&url)
+        .to_owned()
+}
+
+async fn head(addr: SocketAddr, url: &str) -> (u16, Option<u64>) {
+    let (status, head, _) = raw(
+        addr,
+        &format!("HEAD {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\n\r\n"),
+        b"",
+    )
+    .await;
+    (
+        status,
+        header_of(&head, "upload-offset").map(|v| v.parse().unwrap()),
+    )
+}
+
+fn patch_head(addr: SocketAddr, url: &str, offset: usize, len: usize, extra: &str) -> String {
+    format!(
+        "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {len}\r\n{extra}\r\n"
+    )
+}
+
+fn sha1(data: &[u8]) -> String {
+    let mut hasher = Algorithm::Sha1.hasher();
+    hasher.update(data);
+    format!(
+        "Upload-Checksum: sha1 {}\r\n",
+        base64::engine::general_purpose::STANDARD.encode(hasher.finish())
+    )
+}
+
+async fn wait_for_offset(addr: SocketAddr, url: &str, at_least: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, offset) = head(addr, url).await;
+        if let Some(offset) = offset.filter(|o| *o >= at_least) {
+            return offset;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the offset never reached {at_least}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_moving_to_another_process_takes_over_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (start(dir.path(), &[]).await, start(dir.path(), &[]).await);
+    let data = pattern(2 << 20);
+    let url = create(a.addr, "Upload-Length: 2097152\r\n").await;
+
+    // A half-dead request on process A: half the body, then silence.
+    let mut stale = TcpStream::connect(a.addr).await.unwrap();
+    stale
+        .write_all(patch_head(a.addr, &url, 0, data.len(), "").as_bytes())
+        .await
+        .unwrap();
+    stale.write_all(&data[..1 << 20]).await.unwrap();
+    let offset = wait_for_offset(b.addr, &url, 1 << 20).await as usize;
+    assert_eq!(offset, 1 << 20);
+
+    // The client reconnects to process B and resumes.
+    let started = Instant::now();
+    let mut fresh = TcpStream::connect(b.addr).await.unwrap();
+    fresh
+        .write_all(patch_head(b.addr, &url, offset, data.len() - offset, "").as_bytes())
+        .await
+        .unwrap();
+    fresh.write_all(&data[offset..]).await.unwrap();
+    let (status, head, _) = read_response(&mut fresh).await;
+    assert_eq!(status, 204, "{head}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took over after {:?}",
+        started.elapsed()
+    );
+    let (status, _, _) = read_response(&mut stale).await;
+    assert_eq!(status, 400, "the stale request was interrupted");
+    let id = url.rsplit('/').next().unwrap();
+    assert!(
+        std::fs::read(dir.path().join(id)).unwrap() == data,
+        "byte for byte"
+    );
+    assert!(!dir.path().join(format!("{id}.lock")).exists());
+}
+
+#[tokio::test]
+async fn racing_patches_through_two_processes_never_interleave() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (start(dir.path(), &[]).await, start(dir.path(), &[]).await);
+    for round in 0..4 {
+        let data = pattern(2 << 20);
+        let url = create(a.addr, "Upload-Length: 2097152\r\n").await;
+        let racers = [a.addr, b.addr].map(|addr| {
+            let (url, data) = (url.clone(), data.clone());
+            tokio::spawn(async move {
+                let mut s = TcpStream::connect(addr).await.unwrap();
+                s.write_all(patch_head(addr, &url, 0, data.len(), "").as_bytes())
+                    .await
+                    .unwrap();
+                // The loser may be cut off mid-body.
+                for chunk in data.chunks(64 << 10) {
+                    if s.write_all(chunk).await.is_err() {
+                        break;
+                    }
+                }
+                read_response(&mut s).await.0
+            })
+        });
+        let mut statuses = Vec::new();
+        for racer in racers {
+            statuses.push(racer.await.unwrap());
+        }
+        let id = url.rsplit('/').next().unwrap();
+        let stored = std::fs::read(dir.path().join(id)).unwrap();
+        assert!(
+            stored.len() <= data.len(),
+            "round {round}: {} bytes",
+            stored.len()
+        );
+        assert!(
+            stored == data[..stored.len()],
+            "round {round}: interleaved bytes"
+        );
+        assert!(
+            statuses.iter().all(|s| [204, 400, 409].contains(s)),
+            "round {round}: {statuses:?}"
+        );
+        let (_, offset) = head(b.addr, &url).await;
+        assert_eq!(offset, Some(stored.len() as u64));
+    }
+}
+
+#[tokio::test]
+async fn a_lock_left_by_a_killed_process_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(dir.path(), &[]).await;
+    let url = create(a.addr, "Upload-Length: 10\r\n").await;
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    let mut s = TcpStream::connect(a.addr).await.unwrap();
+    s.write_all(patch_head(a.addr, &url, 0, 10, "").as_bytes())
+        .await
+        .unwrap();
+    s.write_all(b"01234").await.unwrap();
+    let lock = dir.path().join(format!("{id}.lock"));
+    for _ in 0..100 {
+        if lock.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(lock.exists(), "the running PATCH holds a lock file");
+    a.kill9();
+    assert!(lock.exists(), "a killed process leaves its lock behind");
+    let b = start(dir.path(), &[]).await;
+    let offset = wait_for_offset(b.addr, &url, 5).await as usize;
+    let (status, head, _) = raw(
+        b.addr,
+        &patch_head(b.addr, &url, offset, 10 - offset, ""),
+        &b"0123456789"[offset..],
+    )
+    .await;
+    assert_eq!(status, 204, "{head}");
+    assert_eq!(std::fs::read(dir.path().join(&id)).unwrap(), b"0123456789");
+}
+
+#[tokio::test]
+async fn kill_9_during_checksummed_patches_leaves_no_unverified_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(8 << 20);
+    let chunk = 1 << 20;
+    let mut tusd = start(dir.path(), &[]).await;
+    let url = create(tusd.addr, "Upload-Length: 8388608\r\n").await;
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    let mut offset = 0;
+    let mut kills = 0;
+    while offset < data.len() {
+        let piece = &data[offset..offset + chunk];
+        let mut s = TcpStream::connect(tusd.addr).await.unwrap();
+        s.write_all(patch_head(tusd.addr, &url, offset, chunk, &sha1(piece)).as_bytes())
+            .await
+            .unwrap();
+        if kills < 3 {
+            // Part of the chunk arrives, then the server dies.
+            s.write_all(&piece[..chunk / 2]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            tusd.kill9();
+            kills += 1;
+            tusd = start(dir.path(), &[]).await;
+            let (_, at) = head(tusd.addr, &url).await;
+            assert_eq!(
+                at,
+                Some(offset as u64),
+                "kill {kills}: no unverified byte counts"
+            );
+            let stored = std::fs::read(dir.path().join(&id)).unwrap();
+            assert_eq!(
+                stored.len(),
+                offset,
+                "kill {kills}: no unverified byte on disk"
+            );
+            continue;
+        }
+        s.write_all(piece).await.unwrap();
+        let (status, head, _) = read_response(&mut s).await;
+        assert_eq!(status, 204, "{head}");
+        offset += chunk;
+    }
+    assert!(std::fs::read(dir.path().join(&id)).unwrap() == data);
+}
+
+#[tokio::test]
+async fn kill_9_during_a_concatenation_and_every_final_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = pattern(32 << 20);
+    let mut tusd = start(dir.path(), &[]).await;
+    let mut partials = Vec::new();
+    for _ in 0..2 {
+        let url = create(
+            tusd.addr,
+            "Upload-Length: 33554432\r\nUpload-Concat: partial\r\n",
+        )
+        .await;
+        partials.push(url);
+    }
+    // Finals made before their partials finish; the last byte concatenates.
+    let mut finals = Vec::new();
+    for _ in 0..3 {
+        finals.push(
+            create(
+                tusd.addr,
+                &format!("Upload-Concat: final;{} {}\r\n", partials[0], partials[1]),
+            )
+            .await,
+        );
+    }
+    for (i, url) in partials.iter().enumerate() {
+        let mut s = TcpStream::connect(tusd.addr).await.unwrap();
+        s.write_all(patch_head(tusd.addr, url, 0, part.len(), "").as_bytes())
+            .await
+            .unwrap();
+        s.write_all(&part).await.unwrap();
+        if i == 1 {
+            // The request that concatenates three 64 MiB finals: cut short.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            tusd.kill9();
+            break;
+        }
+        let (status, head, _) = read_response(&mut s).await;
+        assert_eq!(status, 204, "{head}");
+    }
+    tusd = start(dir.path(), &["--cleanup-interval", "1"]).await;
+    let whole = [&part[..], &part[..]].concat();
+    for url in &finals {
+        let id = url.rsplit('/').next().unwrap();
+        // No final is ever served short: it holds no bytes or all of them.
+        let len = std::fs::metadata(dir.path().join(id)).unwrap().len();
+        assert!(len == 0 || len == whole.len() as u64, "{id}: {len} bytes");
+        let offset = wait_for_offset(tusd.addr, url, whole.len() as u64).await;
+        assert_eq!(offset, whole.len() as u64);
+        assert!(std::fs::read(dir.path().join(id)).unwrap() == whole, "{id}");
+    }
+}
