@@ -923,3 +923,70 @@ async fn a_handler_without_a_locker_still_locks() {
     assert_eq!(&r.body[..], b"1234567890");
     drop(tx);
 }
+
+/// A locker whose locks all share one `lost` signal the test raises.
+#[derive(Clone, Default)]
+struct LosingLocker {
+    lost: tower_tus::lock::Signal,
+}
+
+#[async_trait]
+impl tower_tus::lock::Locker for LosingLocker {
+    async fn lock(
+        &self,
+        _id: &str,
+        _mode: tower_tus::lock::LockMode,
+        _timeout: Duration,
+    ) -> Result<tower_tus::lock::UploadLock, tower_tus::lock::LockError> {
+        Ok(tower_tus::lock::UploadLock::new(
+            tower_tus::lock::Signal::new(),
+            self.lost.clone(),
+            1,
+            Box::new(|| Box::pin(async {})),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn under_a_lost_lock_writing_stops_and_nothing_finishes_or_terminates() {
+    let store = MemoryStore::new();
+    let locker = LosingLocker::default();
+    let mut composer = StoreComposer::new();
+    store.use_in(&mut composer);
+    composer.use_locker(locker.clone());
+    let h = UploadHandler::new(Config::new(composer));
+    let url = create(&h, 6).await;
+    let (tx, body) = Channel::new();
+    let req = tus(Method::PATCH, &url)
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(body)
+        .unwrap();
+    let running = tokio::spawn({
+        let h = h.clone();
+        async move { send(&h, req).await }
+    });
+    tx.send(Bytes::from_static(b"abc")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    locker.lost.raise();
+    let r = tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("a lost lock ends the PATCH")
+        .unwrap();
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert_eq!(
+        offset(&h, &url).await,
+        Some(3),
+        "what arrived before is kept"
+    );
+    // Every lock is lost from here on: nothing changes the upload.
+    assert_eq!(
+        patch(&h, &url, 3, b"def").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(offset(&h, &url).await, Some(3));
+    let r = call(&h, empty(tus(Method::DELETE, &url))).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(offset(&h, &url).await, Some(3), "not terminated");
+    drop(tx);
+}
