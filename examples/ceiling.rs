@@ -93,7 +93,10 @@ impl Ceiling {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let port: u16 = args.first().ok_or("usage: ceiling PORT DIR [sync]")?.parse()?;
+    let port: u16 = args
+        .first()
+        .ok_or("usage: ceiling PORT DIR [sync]")?
+        .parse()?;
     let dir = PathBuf::from(args.get(1).ok_or("usage: ceiling PORT DIR [sync]")?);
     std::fs::create_dir_all(&dir)?;
     let ceiling = Arc::new(Ceiling {

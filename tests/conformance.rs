@@ -87,6 +87,36 @@ async fn file_store_reads_uploads_written_by_tusd() {
     );
     // tusd finishes an upload with its last byte and writes no such field.
     assert!(store.get_upload("done").await.unwrap().info().finished);
+    // Finishing one tusd wrote rewrites its `.info` whole, tusd's fields kept.
+    upload.finish().await.unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("0123abcd.info")).unwrap()).unwrap();
+    assert_eq!(json["Finished"], true);
+    assert_eq!(json["MetaData"]["filename"], "hello.txt");
+    assert!(store.get_upload("0123abcd").await.unwrap().info().finished);
+}
+
+#[tokio::test]
+async fn finishing_marks_the_info_in_place_and_it_stays_valid_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path());
+    let mut upload = store
+        .new_upload(FileInfo::new("inplace").with_size(Some(2)))
+        .await
+        .unwrap();
+    write(&mut upload, &[b"ok"]).await;
+    let before = std::fs::read(dir.path().join("inplace.info")).unwrap();
+    upload.finish().await.unwrap();
+    let after = std::fs::read(dir.path().join("inplace.info")).unwrap();
+    assert_eq!(before.len(), after.len(), "six bytes changed in place");
+    let json: serde_json::Value = serde_json::from_slice(&after).unwrap();
+    assert_eq!(json["Finished"], true);
+    assert_eq!(json["ID"], "inplace");
+    upload.finish().await.unwrap();
+    assert_eq!(
+        std::fs::read(dir.path().join("inplace.info")).unwrap(),
+        after
+    );
 }
 
 #[tokio::test]

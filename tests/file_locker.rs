@@ -245,13 +245,18 @@ async fn replaced_lock_file_is_a_lost_lock() {
 }
 
 #[tokio::test]
-async fn dropped_lock_is_free_at_once() {
+async fn a_dropped_lock_is_freed_without_waiting_for_anyone() {
     let dir = tempfile::tempdir().unwrap();
     let a = FileLocker::new(dir.path());
     let b = FileLocker::new(dir.path());
     let held = a.lock("d", LockMode::Try, Duration::ZERO).await.unwrap();
     drop(held);
-    let lock = b.lock("d", LockMode::Try, Duration::ZERO).await.unwrap();
+    // Released on the runtime right away: a waiter gets it well within the
+    // time a holder's poll would take.
+    let lock = b
+        .lock("d", LockMode::Wait, Duration::from_millis(500))
+        .await
+        .unwrap();
     lock.release().await;
 }
 
@@ -304,4 +309,36 @@ async fn invalid_ids_are_refused() {
         );
     }
     assert!(names_in(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn many_lockers_racing_for_one_upload_never_hold_it_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let inside = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let locker = FileLocker::new(dir.path());
+        let inside = inside.clone();
+        tasks.push(tokio::spawn(async move {
+            let mode = if i % 2 == 0 {
+                LockMode::Wait
+            } else {
+                LockMode::TakeOver
+            };
+            for _ in 0..5 {
+                let lock = locker
+                    .lock("shared", mode, Duration::from_secs(20))
+                    .await
+                    .unwrap();
+                assert_eq!(inside.fetch_add(1, std::sync::atomic::Ordering::SeqCst), 0);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                inside.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                lock.release().await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(!dir.path().join("shared.lock").exists());
 }

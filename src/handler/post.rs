@@ -71,7 +71,12 @@ impl UploadHandler {
         pending.metadata = metadata;
         let upload = self.inner.core.new_upload(pending).await?;
         self.created(upload.info(), &details);
-        // Nobody else knows the id yet: the lock is free.
+        if !with_data && !upload.info().is_complete() {
+            // Nothing to write or finish, and nobody else knows the id yet.
+            return Ok(self.created_response(headers, upload.info(), None));
+        }
+        // Locked all the same: the sweep and eviction must not act on an
+        // upload while its first bytes arrive.
         let mut open = self
             .open_created(upload, LockMode::TakeOver, &details)
             .await?;

@@ -205,14 +205,15 @@ impl FileLocker {
             // own removal for a lost lock.
             released.store(true, Ordering::SeqCst);
             watcher.abort();
-            // Synchronously, so that dropping the lock frees it at once.
-            unlock(&paths, file, token);
-            let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
-            if held.get(&id).is_some_and(|h| h.token == token) {
-                held.remove(&id);
+            {
+                let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+                if held.get(&id).is_some_and(|h| h.token == token) {
+                    held.remove(&id);
+                }
             }
-            drop(held);
-            Box::pin(async {})
+            Box::pin(async move {
+                let _ = tokio::task::spawn_blocking(move || unlock(&paths, file, token)).await;
+            })
         });
         UploadLock::new(release, lost, token, unlock_fn)
     }
@@ -229,12 +230,26 @@ impl Locker for FileLocker {
         if !is_valid_id(id) {
             return Err(LockError::Other("invalid upload id".into()));
         }
-        fs::create_dir_all(&self.dir).map_err(other)?;
         let paths = Paths::new(&self.dir, id);
         // No deadline at all when `timeout` reaches past what an Instant holds.
         let deadline = Instant::now().checked_add(timeout);
         loop {
-            match attempt(&self.dir, id, &paths, mode == LockMode::TakeOver).map_err(other)? {
+            let (dir, owned_id, owned_paths) = (self.dir.clone(), id.to_owned(), paths.clone());
+            let take_over = mode == LockMode::TakeOver;
+            // File system calls may take a while on a busy disk: off the
+            // runtime's threads.
+            let result = tokio::task::spawn_blocking(move || {
+                match attempt(&dir, &owned_id, &owned_paths, take_over) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        fs::create_dir_all(&dir)?;
+                        attempt(&dir, &owned_id, &owned_paths, take_over)
+                    }
+                    other => other,
+                }
+            })
+            .await
+            .map_err(|e| LockError::Other(e.into()))?;
+            match result.map_err(other)? {
                 Attempt::Acquired { file, token } => return Ok(self.hold(id, paths, file, token)),
                 Attempt::Held if mode == LockMode::Try => return Err(LockError::Busy),
                 Attempt::Held => {}
@@ -273,19 +288,14 @@ enum Attempt {
 /// One try at the lock file: take it if free or stale, else (for a
 /// take-over) ask its live holder to let go.
 fn attempt(dir: &Path, id: &str, paths: &Paths, take_over: bool) -> io::Result<Attempt> {
-    // One critical section for the whole process: between linking a lock
-    // file and registering it, another locker of this process would read
-    // our own PID from it, find it unregistered and remove it as stale. It
-    // also orders a take-over's `.stop` against a holder's unlock within
-    // this process, so no request outlives the holder it was meant for.
-    let mut held = registry();
     for _ in 0..LINK_ROUNDS {
-        if let Some(file) = link(dir, id, &paths.lock)? {
-            let token = next_token();
-            held.insert(file, token);
+        if let Some((file, token)) = link(dir, id, &paths.lock)? {
+            // A `.stop` left over was meant for an earlier holder; requesters
+            // that still want the lock create it again as they poll.
+            let _ = fs::remove_file(&paths.stop);
             return Ok(Attempt::Acquired { file, token });
         }
-        match owner(&paths.lock, &held)? {
+        match owner(&paths.lock)? {
             Owner::Changed => {}
             Owner::Alive => {
                 if take_over {
@@ -314,8 +324,9 @@ impl Drop for TempFile {
     }
 }
 
-/// Tries to create the lock file atomically; its identity if we did.
-fn link(dir: &Path, id: &str, lock: &Path) -> io::Result<Option<FileId>> {
+/// Tries to create the lock file atomically; its identity and fencing
+/// token if we did.
+fn link(dir: &Path, id: &str, lock: &Path) -> io::Result<Option<(FileId, u64)>> {
     let path = dir.join(format!("{id}.lock.{}", random_hex()?));
     let mut file = OpenOptions::new()
         .write(true)
@@ -327,12 +338,17 @@ fn link(dir: &Path, id: &str, lock: &Path) -> io::Result<Option<FileId>> {
     file.write_all(format!("{}\n", std::process::id()).as_bytes())?;
     let ours = FileId::of(&file.metadata()?);
     drop(file);
+    // Registered before its name exists: a locker of this process that reads
+    // our PID from the lock file then finds it held, not stale.
+    let token = next_token();
+    registry().insert(ours, token);
     let linked = fs::hard_link(&tmp.0, lock);
     // A link may report failure although it took effect (over NFS, say):
     // what the lock file's name points at decides.
     if identity(lock)? == Some(ours) {
-        return Ok(Some(ours));
+        return Ok(Some((ours, token)));
     }
+    registry().remove(&ours);
     match linked {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
         _ => Ok(None),
@@ -352,7 +368,7 @@ enum Owner {
     Changed,
 }
 
-fn owner(lock: &Path, held: &HashMap<FileId, u64>) -> io::Result<Owner> {
+fn owner(lock: &Path) -> io::Result<Owner> {
     let Some(file) = identity(lock)? else {
         return Ok(Owner::Changed);
     };
@@ -366,7 +382,7 @@ fn owner(lock: &Path, held: &HashMap<FileId, u64>) -> io::Result<Owner> {
     }
     let alive = match parse_pid(&content) {
         None => false,
-        Some(pid) if pid == std::process::id() => held.contains_key(&file),
+        Some(pid) if pid == std::process::id() => registry().contains_key(&file),
         Some(pid) => process_exists(pid),
     };
     Ok(if alive {
@@ -473,11 +489,7 @@ async fn watch(
 
 /// Lets go of a lock file, unless it was lost to someone else.
 fn unlock(paths: &Paths, file: FileId, token: u64) {
-    // Under the registry's lock: a take-over of this process then either
-    // sees the lock held and its `.stop` removed below, or finds it free.
-    let mut held = registry();
-    if held.get(&file) == Some(&token) {
-        held.remove(&file);
+    if registry().get(&file) == Some(&token) {
         match is_ours(&paths.lock, file) {
             Ok(true) => {
                 if let Err(e) = remove_if_exists(&paths.lock) {
@@ -490,6 +502,9 @@ fn unlock(paths: &Paths, file: FileId, token: u64) {
                 tracing::warn!(path = %paths.lock.display(), error = %e, "could not check lock file")
             }
         }
+        // Only once the file is gone: until then, lockers of this process
+        // reading our PID from it must find it held.
+        registry().remove(&file);
     }
     let _ = fs::remove_file(&paths.stop);
 }

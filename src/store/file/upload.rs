@@ -117,23 +117,33 @@ impl Upload for FileUpload {
     }
 
     async fn finish(&mut self) -> Result<(), StoreError> {
-        if self.store.sync == SyncPolicy::AtFinish {
-            let path = self.store.path(&self.info.id, "")?;
-            blocking(move || {
-                std::fs::File::open(path)
-                    .map_err(not_found_or)?
-                    .sync_data()?;
+        let store = self.store.clone();
+        let id = self.info.id.clone();
+        let is_partial = self.info.is_partial;
+        let sync_data = store.sync == SyncPolicy::AtFinish;
+        let sync_meta = store.sync_meta();
+        let flipped = blocking(move || {
+            let data = std::fs::File::open(store.path(&id, "")?).map_err(not_found_or)?;
+            if sync_data {
+                data.sync_data()?;
+            }
+            // Only a partial upload's `.info` is rewritten by others (the
+            // finals it records), under this same lock.
+            if is_partial {
+                data.lock()?;
+            }
+            info_file::mark_finished(&store.path(&id, "info")?, sync_meta)
+        })
+        .await?;
+        if !flipped {
+            // Not in the shape we write (tusd wrote it): rewrite it whole.
+            self.update_info(|info| {
+                info.finished = true;
                 Ok(())
             })
             .await?;
         }
-        let offset = self.info.offset;
-        self.update_info(|info| {
-            info.finished = true;
-            Ok(())
-        })
-        .await?;
-        self.info.offset = offset.max(self.info.offset);
+        self.info.finished = true;
         Ok(())
     }
 
@@ -188,7 +198,6 @@ impl Upload for FileUpload {
     }
 
     async fn declare_length(&mut self, length: u64) -> Result<(), StoreError> {
-        let offset = self.info.offset;
         self.update_info(move |info| {
             if info.size.is_some_and(|s| s != length) {
                 return Err(StoreError::Conflict("the length is already set".into()));
@@ -196,9 +205,7 @@ impl Upload for FileUpload {
             info.size = Some(length);
             Ok(())
         })
-        .await?;
-        self.info.offset = offset.max(self.info.offset);
-        Ok(())
+        .await
     }
 
     async fn concatenate(&mut self, partials: &[FileInfo]) -> Result<(), StoreError> {
@@ -244,15 +251,12 @@ impl Upload for FileUpload {
 
     async fn add_final(&mut self, final_id: &str) -> Result<(), StoreError> {
         let final_id = final_id.to_owned();
-        let offset = self.info.offset;
         self.update_info(move |info| {
             if !info.used_by.contains(&final_id) {
                 info.used_by.push(final_id);
             }
             Ok(())
         })
-        .await?;
-        self.info.offset = offset.max(self.info.offset);
-        Ok(())
+        .await
     }
 }
