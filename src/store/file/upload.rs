@@ -123,14 +123,20 @@ impl Upload for FileUpload {
         let sync_data = store.sync == SyncPolicy::AtFinish;
         let sync_meta = store.sync_meta();
         let flipped = blocking(move || {
-            let data = std::fs::File::open(store.path(&id, "")?).map_err(not_found_or)?;
-            if sync_data {
-                data.sync_data()?;
-            }
             // Only a partial upload's `.info` is rewritten by others (the
-            // finals it records), under this same lock.
-            if is_partial {
-                data.lock()?;
+            // finals it records), under a lock on its data file.
+            let data = if sync_data || is_partial {
+                Some(std::fs::File::open(store.path(&id, "")?).map_err(not_found_or)?)
+            } else {
+                None
+            };
+            if let Some(data) = &data {
+                if sync_data {
+                    data.sync_data()?;
+                }
+                if is_partial {
+                    data.lock()?;
+                }
             }
             info_file::mark_finished(&store.path(&id, "info")?, sync_meta)
         })
