@@ -990,3 +990,61 @@ async fn under_a_lost_lock_writing_stops_and_nothing_finishes_or_terminates() {
     assert_eq!(offset(&h, &url).await, Some(3), "not terminated");
     drop(tx);
 }
+
+/// A store whose downloads live elsewhere, as an object store's presigned URLs.
+struct Redirecting(MemoryStore);
+
+struct RedirectingUpload(Box<dyn Upload>);
+
+#[async_trait]
+impl DataStore for Redirecting {
+    async fn new_upload(&self, info: FileInfo) -> Result<Box<dyn Upload>, StoreError> {
+        Ok(Box::new(RedirectingUpload(self.0.new_upload(info).await?)))
+    }
+    async fn get_upload(&self, id: &str) -> Result<Box<dyn Upload>, StoreError> {
+        Ok(Box::new(RedirectingUpload(self.0.get_upload(id).await?)))
+    }
+    fn extensions(&self) -> Extensions {
+        self.0.extensions()
+    }
+}
+
+#[async_trait]
+impl Upload for RedirectingUpload {
+    fn info(&self) -> &FileInfo {
+        self.0.info()
+    }
+    async fn write(&mut self, src: &mut tower_tus::body::UploadBody) -> Result<u64, StoreError> {
+        self.0.write(src).await
+    }
+    async fn finish(&mut self) -> Result<(), StoreError> {
+        self.0.finish().await
+    }
+    async fn content(
+        &self,
+        range: std::ops::Range<u64>,
+    ) -> Result<tower_tus::store::Content, StoreError> {
+        let uri = format!(
+            "https://bucket.example/{}?bytes={}-{}",
+            self.info().id,
+            range.start,
+            range.end
+        );
+        Ok(tower_tus::store::Content::Redirect(uri.parse().unwrap()))
+    }
+}
+
+#[tokio::test]
+async fn a_store_may_answer_a_download_with_a_redirect() {
+    let mut composer = StoreComposer::new();
+    composer.use_core(Redirecting(MemoryStore::new()));
+    let h = UploadHandler::new(Config::new(composer));
+    let url = create(&h, 5).await;
+    patch(&h, &url, 0, b"hello").await;
+    let r = call(&h, empty(Request::get(&url).header("range", "bytes=1-3"))).await;
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("https://bucket.example/{}?bytes=1-4", id_of(&url)).as_str())
+    );
+}

@@ -45,6 +45,20 @@ use async_trait::async_trait;
 use crate::error::BoxError;
 
 /// How a request takes an upload's lock.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_tus::lock::{LockError, LockMode, Locker, MemoryLocker};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let locker = MemoryLocker::new();
+/// let held = locker.lock("a", LockMode::Wait, Duration::from_secs(1)).await.unwrap();
+/// // Waiting does not ask the holder to let go.
+/// let waited = locker.lock("a", LockMode::Wait, Duration::from_millis(20)).await;
+/// assert!(matches!(waited, Err(LockError::Timeout)));
+/// assert!(!held.release_requested().is_raised());
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LockMode {

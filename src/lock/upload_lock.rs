@@ -4,7 +4,16 @@ use std::pin::Pin;
 
 use super::Signal;
 
-/// What a locker runs to let go of a lock.
+/// What a locker runs to let go of a lock: work that must happen at once
+/// goes in the closure, slow work in the future it returns (which a dropped
+/// lock spawns on the runtime).
+///
+/// ```
+/// use tower_tus::lock::Unlock;
+///
+/// let unlock: Unlock = Box::new(|| Box::pin(async { /* remove the lock file */ }));
+/// # let _ = unlock;
+/// ```
 pub type Unlock = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// A held lock.

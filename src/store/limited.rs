@@ -27,6 +27,26 @@ pub enum LimitPolicy {
 
 /// How a store that makes room terminates an upload: the handler's way,
 /// under the upload's lock, with the events and hooks of a DELETE.
+///
+/// The handler gives its own to the core store
+/// ([`DataStore::set_evictor`]); a store used without a handler may be
+/// given another:
+///
+/// ```
+/// use async_trait::async_trait;
+/// use tower_tus::StoreError;
+/// use tower_tus::store::Evictor;
+///
+/// /// Never evicts: a full store refuses new uploads.
+/// struct KeepAll;
+///
+/// #[async_trait]
+/// impl Evictor for KeepAll {
+///     async fn evict(&self, _id: &str) -> Result<bool, StoreError> {
+///         Ok(false)
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait Evictor: Send + Sync + 'static {
     /// Terminates upload `id` if it can be now: `Ok(false)` when it is busy

@@ -9,6 +9,12 @@ use crate::error::StoreError;
 use crate::info::FileInfo;
 
 /// One optional ability of a store's uploads.
+///
+/// ```
+/// use tower_tus::store::{DataStore, Extension, MemoryStore};
+///
+/// assert!(MemoryStore::new().extensions().contains(Extension::VerifiedWrites));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Extension {
@@ -99,6 +105,15 @@ impl fmt::Debug for Extensions {
 }
 
 /// How a store answers a download of a byte range.
+///
+/// ```
+/// use tower_tus::body::ContentBody;
+/// use tower_tus::store::Content;
+///
+/// let bytes = Content::Body(ContentBody::from_bytes("hello"));
+/// let elsewhere = Content::Redirect("https://bucket.example/presigned".parse().unwrap());
+/// # let _ = (bytes, elsewhere);
+/// ```
 #[non_exhaustive]
 pub enum Content {
     /// The bytes, streamed.
@@ -126,6 +141,23 @@ impl fmt::Debug for Content {
 /// [`finish`](Self::finish) are required; the rest answer
 /// [`StoreError::Unsupported`] unless the store offers the matching
 /// [`Extension`].
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use tower_tus::body::UploadBody;
+/// use tower_tus::store::{DataStore, MemoryStore};
+/// use tower_tus::FileInfo;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let store = MemoryStore::new();
+/// let mut upload = store.new_upload(FileInfo::new("a").with_size(Some(5))).await.unwrap();
+/// let mut body = UploadBody::new(Full::new(Bytes::from_static(b"hello")), 5);
+/// assert_eq!(upload.write(&mut body).await.unwrap(), 5); // the durable offset
+/// upload.finish().await.unwrap();
+/// assert!(store.get_upload("a").await.unwrap().info().finished);
+/// # }
+/// ```
 #[async_trait]
 pub trait Upload: Send + Sync {
     /// The upload's state.
