@@ -269,3 +269,34 @@ async fn limited_store_refuses_a_deferred_upload_past_its_limit() {
     assert_eq!(store.get_upload("d").await.unwrap().info().offset, 10);
     assert_eq!(store.reserved().await, 10);
 }
+
+#[tokio::test]
+async fn a_finish_whose_bytes_would_straddle_a_sector_rewrites_the_info_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path());
+    // Grow the metadata until the `.info` ends 3 bytes into a sector.
+    for pad in 0..600 {
+        let id = format!("s{pad}");
+        let mut md = tower_tus::metadata::Metadata::new();
+        md.insert("pad", "x".repeat(pad));
+        let mut upload = store
+            .new_upload(FileInfo::new(&id).with_size(Some(1)).with_metadata(md))
+            .await
+            .unwrap();
+        let path = dir.path().join(format!("{id}.info"));
+        let len = std::fs::metadata(&path).unwrap().len();
+        if len % 512 != 3 {
+            upload.terminate().await.unwrap();
+            continue;
+        }
+        write(&mut upload, &[b"x"]).await;
+        upload.finish().await.unwrap();
+        let after = std::fs::read(&path).unwrap();
+        assert_ne!(after.len() as u64, len, "not flipped in place");
+        let json: serde_json::Value = serde_json::from_slice(&after).unwrap();
+        assert_eq!(json["Finished"], true);
+        assert!(store.get_upload(&id).await.unwrap().info().finished);
+        return;
+    }
+    panic!("no padding ended the .info 3 bytes into a sector");
+}

@@ -854,46 +854,38 @@ async fn a_deferred_upload_cannot_stream_past_the_store_limit(store: Arc<dyn Dat
 
 #[cfg(target_os = "linux")]
 #[tokio::test]
-async fn a_disk_error_mid_checksummed_chunk_leaves_the_upload_as_it_was() {
+async fn a_disk_error_while_committing_a_checksummed_chunk_leaves_the_upload_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn DataStore> = Arc::new(FileStore::new(dir.path()));
     let h = UploadHandler::new(Config::new(composer(store.clone())));
     let url = create(&h, 200_000).await;
-    patch(&h, &url, 0, b"good").await;
-    // The staging file lands on a device that is always full.
-    std::os::unix::fs::symlink(
-        "/dev/full",
-        dir.path().join(format!("{}.chunk", id_of(&url))),
-    )
-    .unwrap();
+    let data_file = dir.path().join(id_of(&url));
+    // The upload's bytes land on a device that is always full.
+    std::fs::remove_file(&data_file).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &data_file).unwrap();
     let chunk = pattern(100_000);
-    let r = call(
-        &h,
+    let checksummed = |offset: u64| {
         data(
             tus(Method::PATCH, &url)
-                .header("upload-offset", "4")
+                .header("upload-offset", offset)
                 .header("upload-checksum", digest(Algorithm::Sha256, &chunk)),
             &chunk,
-        ),
-    )
-    .await;
+        )
+    };
+    let r = call(&h, checksummed(0)).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
-    assert_eq!(offset(&h, &url).await, Some(4));
-    let r = call(&h, empty(Request::get(&url))).await;
-    assert_eq!(&r.body[..], b"good");
-    // The disk is back: the same chunk goes through.
-    let r = call(
-        &h,
-        data(
-            tus(Method::PATCH, &url)
-                .header("upload-offset", "4")
-                .header("upload-checksum", digest(Algorithm::Sha256, &chunk)),
-            &chunk,
-        ),
-    )
-    .await;
+    assert!(
+        !dir.path().join(format!("{}.chunk", id_of(&url))).exists(),
+        "the staged chunk is gone"
+    );
+    // The disk is back: nothing of the failed chunk counts, and it goes through.
+    std::fs::remove_file(&data_file).unwrap();
+    std::fs::write(&data_file, b"").unwrap();
+    assert_eq!(offset(&h, &url).await, Some(0));
+    let r = call(&h, checksummed(0)).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    assert_eq!(r.header("upload-offset"), Some("100004"));
+    assert_eq!(r.header("upload-offset"), Some("100000"));
+    assert!(std::fs::read(&data_file).unwrap() == chunk);
 }
 
 #[tokio::test]
@@ -1046,5 +1038,82 @@ async fn a_store_may_answer_a_download_with_a_redirect() {
     assert_eq!(
         r.header("location"),
         Some(format!("https://bucket.example/{}?bytes=1-4", id_of(&url)).as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_final_made_while_its_last_partial_streams_completes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn DataStore> = Arc::new(FileStore::new(dir.path()));
+    let h = UploadHandler::new(Config::new(composer(store.clone())));
+    let p = create_partial(&h, 6).await;
+    let (tx, body) = Channel::new();
+    let req = tus(Method::PATCH, &p)
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(body)
+        .unwrap();
+    let running = tokio::spawn({
+        let h = h.clone();
+        async move { send(&h, req).await }
+    });
+    tx.send(Bytes::from_static(b"abc")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The partial was opened before this final existed.
+    let fin = create_final(&h, &[&p]).await;
+    assert_eq!(fin.status, StatusCode::CREATED);
+    let fin = fin.header("location").unwrap().to_owned();
+    tx.send(Bytes::from_static(b"def")).await.unwrap();
+    drop(tx);
+    assert_eq!(running.await.unwrap().status, StatusCode::NO_CONTENT);
+    // Completed by that PATCH, not by a later look at the final.
+    let info = stored(&store, &fin).await.unwrap();
+    assert!(info.finished, "{info:?}");
+    assert_eq!(info.offset, 6);
+}
+
+#[tokio::test]
+async fn deferred_uploads_streaming_at_once_never_pass_the_store_limit() {
+    let h = UploadHandler::new(Config::new(limited(Arc::new(MemoryStore::new()), 100)));
+    let mut writers = Vec::new();
+    let mut senders = Vec::new();
+    let mut urls = Vec::new();
+    for _ in 0..2 {
+        let r = call(
+            &h,
+            empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
+        )
+        .await;
+        let url = r.header("location").unwrap().to_owned();
+        let (tx, body) = Channel::new();
+        let req = tus(Method::PATCH, &url)
+            .header("upload-offset", "0")
+            .header("content-type", "application/offset+octet-stream")
+            .body(body)
+            .unwrap();
+        let h = h.clone();
+        writers.push(tokio::spawn(async move { send(&h, req).await }));
+        senders.push(tx);
+        urls.push(url);
+    }
+    for _ in 0..3 {
+        for tx in &senders {
+            let _ = tx.send(Bytes::from(vec![7u8; 30])).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(senders);
+    let mut statuses = Vec::new();
+    for writer in writers {
+        statuses.push(writer.await.unwrap().status);
+    }
+    let mut total = 0;
+    for url in &urls {
+        total += offset(&h, url).await.unwrap();
+    }
+    assert_eq!(total, 100, "exactly the limit is kept, never more");
+    assert!(
+        statuses.contains(&StatusCode::INSUFFICIENT_STORAGE),
+        "{statuses:?}"
     );
 }

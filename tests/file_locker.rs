@@ -342,3 +342,23 @@ async fn many_lockers_racing_for_one_upload_never_hold_it_together() {
     }
     assert!(!dir.path().join("shared.lock").exists());
 }
+
+#[tokio::test]
+async fn a_lock_request_given_up_midway_leaves_nothing_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = FileLocker::new(dir.path());
+    for _ in 0..20 {
+        // Dropped while its file work runs on the blocking pool.
+        let _ = tokio::time::timeout(
+            Duration::ZERO,
+            a.lock("given-up", LockMode::TakeOver, Duration::from_secs(1)),
+        )
+        .await;
+    }
+    let b = FileLocker::new(dir.path());
+    let lock = b
+        .lock("given-up", LockMode::Wait, Duration::from_secs(2))
+        .await
+        .expect("nothing was left held");
+    lock.release().await;
+}

@@ -8,4 +8,4 @@ mod upload_body;
 pub use content_body::ContentBody;
 pub use handler_body::HandlerBody;
 pub use tus_body::TusBody;
-pub use upload_body::{BodyEnd, UploadBody};
+pub use upload_body::{BodyEnd, Quota, UploadBody};

@@ -85,7 +85,44 @@ pub struct UploadBody {
     hasher: Option<MultiHasher>,
     expected: Option<Expected>,
     verdict: Option<Result<(), VerifyError>>,
+    quota: Option<Arc<dyn Quota>>,
+    quota_exhausted: bool,
     end: Option<BodyEnd>,
+}
+
+/// Capacity a store hands out as a body's bytes arrive: how a store with a
+/// limit admits a body of unknown length without overshooting it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use tower_tus::body::{BodyEnd, Quota, UploadBody};
+///
+/// struct Left(AtomicU64);
+///
+/// impl Quota for Left {
+///     fn take(&self, wanted: u64) -> u64 {
+///         let left = self.0.load(Ordering::SeqCst);
+///         let granted = left.min(wanted);
+///         self.0.store(left - granted, Ordering::SeqCst);
+///         granted
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let mut body = UploadBody::new(Full::new(Bytes::from_static(b"hello world")), u64::MAX);
+/// body.set_quota(Arc::new(Left(AtomicU64::new(5))));
+/// assert_eq!(body.next_chunk().await.unwrap(), "hello");
+/// assert!(body.next_chunk().await.is_none());
+/// assert!(body.quota_exhausted());
+/// assert!(matches!(body.end(), Some(BodyEnd::TooLarge)));
+/// # }
+/// ```
+pub trait Quota: Send + Sync {
+    /// Takes up to `wanted` bytes of capacity; returns how many it granted.
+    fn take(&self, wanted: u64) -> u64;
 }
 
 impl UploadBody {
@@ -109,6 +146,8 @@ impl UploadBody {
             hasher: None,
             expected: None,
             verdict: None,
+            quota: None,
+            quota_exhausted: false,
             end: None,
         }
     }
@@ -197,6 +236,17 @@ impl UploadBody {
     /// how a store with a quota bounds a body.
     pub fn limit(&mut self, limit: u64) {
         self.remaining = self.remaining.min(limit);
+    }
+
+    /// Admits every further chunk through `quota`; a chunk it does not
+    /// grant in full is cut, and the body ends with [`BodyEnd::TooLarge`].
+    pub fn set_quota(&mut self, quota: Arc<dyn Quota>) {
+        self.quota = Some(quota);
+    }
+
+    /// Whether the quota ended the body.
+    pub fn quota_exhausted(&self) -> bool {
+        self.quota_exhausted
     }
 
     /// How many more bytes the body may yield.
@@ -310,6 +360,14 @@ impl UploadBody {
             if data.len() as u64 > self.remaining {
                 data.truncate(self.remaining as usize);
                 self.end = Some(BodyEnd::TooLarge);
+            }
+            if let Some(quota) = &self.quota {
+                let granted = quota.take(data.len() as u64);
+                if granted < data.len() as u64 {
+                    data.truncate(granted as usize);
+                    self.quota_exhausted = true;
+                    self.end = Some(BodyEnd::TooLarge);
+                }
             }
             self.remaining -= data.len() as u64;
             self.bytes_read += data.len() as u64;

@@ -35,6 +35,12 @@ impl OpenUpload {
             .await?;
         self.ensure_locked()?;
         self.upload.finish().await?;
+        if self.upload.info().is_partial {
+            // Finals may have been made from it while it was open: the ones
+            // recorded before it was finished are completed here, the later
+            // ones see it finished and complete themselves.
+            self.reopen().await?;
+        }
         let info = self.upload.info().clone();
         handler.inner.metrics.finished();
         tracing::info!(id = %info.id, "upload finished");

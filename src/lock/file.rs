@@ -49,6 +49,11 @@ const LINK_ROUNDS: usize = 8;
 ///   its [`lost`](UploadLock::lost) signal raised.
 /// - **Same machine only**: PIDs mean nothing to another host, so the folder
 ///   must not be shared between machines (over NFS, say).
+/// - **Known limit, as in tusd**: when two processes find the same dead
+///   holder's lock at the same instant, one may remove the lock the other
+///   has just taken in its place (the file name cannot be removed only if it
+///   still is the dead one). The owner is checked again right before the
+///   removal, which narrows this to a moment after a crash.
 ///
 /// Every `FileLocker` of a process over the same folder excludes the others,
 /// as do other processes.
@@ -238,17 +243,20 @@ impl Locker for FileLocker {
             let take_over = mode == LockMode::TakeOver;
             // File system calls may take a while on a busy disk: off the
             // runtime's threads.
-            let result = tokio::task::spawn_blocking(move || {
-                match attempt(&dir, &owned_id, &owned_paths, take_over) {
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        fs::create_dir_all(&dir)?;
-                        attempt(&dir, &owned_id, &owned_paths, take_over)
-                    }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            tokio::task::spawn_blocking(move || {
+                let result = match attempt(&dir, &owned_id, &owned_paths, take_over) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(&dir)
+                        .and_then(|()| attempt(&dir, &owned_id, &owned_paths, take_over)),
                     other => other,
+                };
+                // Nobody waits any more (the request was dropped): a lock
+                // taken for nobody is let go at once, not left held.
+                if let Err(Ok(Attempt::Acquired { file, token })) = tx.send(result) {
+                    unlock(&owned_paths, file, token);
                 }
-            })
-            .await
-            .map_err(|e| LockError::Other(e.into()))?;
+            });
+            let result = rx.await.map_err(|e| LockError::Other(e.into()))?;
             match result.map_err(other)? {
                 Attempt::Acquired { file, token } => return Ok(self.hold(id, paths, file, token)),
                 Attempt::Held if mode == LockMode::Try => return Err(LockError::Busy),
@@ -305,14 +313,26 @@ fn attempt(dir: &Path, id: &str, paths: &Paths, take_over: bool) -> io::Result<A
             }
             Owner::Dead(file) => {
                 // Only the stale file we judged: another acquirer may have
-                // replaced it meanwhile.
-                if identity(&paths.lock)? == Some(file) {
+                // replaced it meanwhile, possibly under the same inode
+                // number, so look at its owner once more right before.
+                if identity(&paths.lock)? == Some(file)
+                    && matches!(owner(&paths.lock)?, Owner::Dead(again) if again == file)
+                {
                     remove_if_exists(&paths.lock)?;
                 }
             }
         }
     }
     Ok(Attempt::Held)
+}
+
+/// Forgets a lock file of this process, unless its identity now belongs to
+/// a newer lock: a freed inode number is soon given to the next file.
+fn unregister(file: FileId, token: u64) {
+    let mut held = registry();
+    if held.get(&file) == Some(&token) {
+        held.remove(&file);
+    }
 }
 
 /// Removes a temporary file however its function ends.
@@ -345,10 +365,12 @@ fn link(dir: &Path, id: &str, lock: &Path) -> io::Result<Option<(FileId, u64)>> 
     let linked = fs::hard_link(&tmp.0, lock);
     // A link may report failure although it took effect (over NFS, say):
     // what the lock file's name points at decides.
-    if identity(lock)? == Some(ours) {
+    let taken = identity(lock).map(|at| at == Some(ours));
+    if let Ok(true) = taken {
         return Ok(Some((ours, token)));
     }
-    registry().remove(&ours);
+    unregister(ours, token);
+    taken?;
     match linked {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
         _ => Ok(None),
@@ -504,7 +526,7 @@ fn unlock(paths: &Paths, file: FileId, token: u64) {
         }
         // Only once the file is gone: until then, lockers of this process
         // reading our PID from it must find it held.
-        registry().remove(&file);
+        unregister(file, token);
     }
     let _ = fs::remove_file(&paths.stop);
 }

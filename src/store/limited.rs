@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_trait::async_trait;
 
 use super::{Content, DataStore, Extension, Extensions, Upload};
-use crate::body::{BodyEnd, UploadBody};
+use crate::body::{Quota, UploadBody};
 use crate::composer::StoreComposer;
 use crate::error::StoreError;
 use crate::info::FileInfo;
@@ -304,6 +304,29 @@ impl DataStore for LimitedStore {
     }
 }
 
+/// Reserves a deferred-length upload's bytes as they arrive.
+struct Reserving {
+    store: LimitedStore,
+    id: String,
+    taken: std::sync::atomic::AtomicU64,
+}
+
+impl Quota for Reserving {
+    fn take(&self, wanted: u64) -> u64 {
+        let mut reservations = self.store.reservations();
+        let granted = self
+            .store
+            .shared
+            .limit
+            .saturating_sub(reservations.total)
+            .min(wanted);
+        reservations.add(&self.id, granted);
+        self.taken
+            .fetch_add(granted, std::sync::atomic::Ordering::SeqCst);
+        granted
+    }
+}
+
 struct LimitedUpload {
     store: LimitedStore,
     inner: Box<dyn Upload>,
@@ -319,22 +342,29 @@ impl Upload for LimitedUpload {
         if self.inner.info().size.is_some() {
             return self.inner.write(src).await;
         }
-        // A deferred length has reserved only what arrived: it may take
-        // what is free, and reserves it as it goes.
+        // A deferred length has reserved only what arrived: each chunk
+        // reserves its bytes as it arrives, while others reserve too, and
+        // what did not become part of the upload is given back.
         let before = self.inner.info().offset;
-        let free = {
-            let r = self.store.reservations();
-            self.store.shared.limit.saturating_sub(r.total)
-        };
-        let bounded = free < src.remaining();
-        src.limit(free);
+        let quota = Arc::new(Reserving {
+            store: self.store.clone(),
+            id: self.inner.info().id.clone(),
+            taken: std::sync::atomic::AtomicU64::new(0),
+        });
+        src.set_quota(quota.clone());
         let written = self.inner.write(src).await;
-        let after = self.inner.info().offset;
-        self.store
-            .reservations()
-            .add(&self.inner.info().id, after.saturating_sub(before));
+        let kept = self.inner.info().offset.saturating_sub(before);
+        let taken = quota.taken.load(std::sync::atomic::Ordering::SeqCst);
+        if taken > kept {
+            let mut reservations = self.store.reservations();
+            let id = &self.inner.info().id;
+            if let Some((_, size)) = reservations.uploads.iter_mut().find(|(i, _)| i == id) {
+                *size -= taken - kept;
+            }
+            reservations.total -= taken - kept;
+        }
         let offset = written?;
-        if bounded && matches!(src.end(), Some(BodyEnd::TooLarge)) {
+        if src.quota_exhausted() {
             return Err(StoreError::InsufficientStorage);
         }
         Ok(offset)

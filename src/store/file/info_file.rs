@@ -164,7 +164,7 @@ pub(super) fn replace(path: &Path, json: &[u8], sync: bool) -> std::io::Result<(
 /// How a `.info` that this store wrote ends while its upload is not finished.
 const UNFINISHED_TAIL: &[u8] = b"\"Finished\":false}";
 /// What finishing turns its last six bytes into: still valid JSON, and one
-/// small write within one block, so a crash leaves the old bytes or the new.
+/// small write within one sector, so a crash leaves the old bytes or the new.
 const FINISHED_TAIL: &[u8] = b"true }";
 
 /// Marks the upload of the `.info` at `path` finished in place, sparing a
@@ -189,10 +189,13 @@ pub(super) fn mark_finished(path: &Path, sync: bool) -> Result<bool, StoreError>
     if tail.ends_with(b"\"Finished\":true }") || tail.ends_with(b"\"Finished\":true}") {
         return Ok(true);
     }
-    if tail != UNFINISHED_TAIL {
+    // The six bytes must lie in one sector for the write to be all or
+    // nothing; otherwise the caller rewrites the file whole.
+    let at = len - FINISHED_TAIL.len() as u64;
+    if tail != UNFINISHED_TAIL || at / 512 != (len - 1) / 512 {
         return Ok(false);
     }
-    file.seek(SeekFrom::Start(len - FINISHED_TAIL.len() as u64))?;
+    file.seek(SeekFrom::Start(at))?;
     file.write_all(FINISHED_TAIL)?;
     if sync {
         file.sync_data()?;

@@ -17,6 +17,30 @@ pub(super) struct FileUpload {
     info: FileInfo,
 }
 
+/// A fresh staging file at `path`, never one another writer still uses:
+/// an existing one is unlinked first (its writer keeps its own open file).
+fn create_staging(path: &std::path::Path) -> Result<std::fs::File, StoreError> {
+    for _ in 0..3 {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        match std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(file) => return Ok(file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict(
+        "the upload is being written by another request".into(),
+    ))
+}
+
 impl FileUpload {
     pub(super) fn new(store: FileStore, info: FileInfo) -> Self {
         FileUpload { store, info }
@@ -71,12 +95,7 @@ impl Upload for FileUpload {
         let sync = self.sync_data();
         let offset = if src.needs_verification() {
             let chunk_path = self.store.path(&self.info.id, "chunk")?;
-            let staged = std::fs::File::options()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&chunk_path)?;
+            let staged = create_staging(&chunk_path)?;
             let poured = Appender::new(staged).pour(src).await;
             let verified = src.verify().is_ok();
 
@@ -87,15 +106,20 @@ impl Upload for FileUpload {
                     if verified {
                         use std::io::Seek;
                         staged.seek(io::SeekFrom::Start(0))?;
+                        let before = data.metadata()?.len();
                         // A crash midway leaves a shorter prefix of verified
-                        // bytes, never an unverified one.
-                        io::copy(&mut staged, &mut data)?;
-                        if sync {
-                            data.sync_data()?;
+                        // bytes, never an unverified one; a failure is undone.
+                        let appended = io::copy(&mut staged, &mut data)
+                            .and_then(|_| if sync { data.sync_data() } else { Ok(()) });
+                        if let Err(err) = appended {
+                            let _ = data.set_len(before);
+                            return Err(err.into());
                         }
                     }
                     Ok(data.metadata()?.len())
                 })();
+                // Only the name: another writer may have staged under it
+                // since, and works from its own open file.
                 let _ = std::fs::remove_file(&chunk_path);
                 result
             })
@@ -142,7 +166,8 @@ impl Upload for FileUpload {
         })
         .await?;
         if !flipped {
-            // Not in the shape we write (tusd wrote it): rewrite it whole.
+            // Not in the shape this store writes (tusd wrote it), or its tail
+            // straddles a sector: rewrite it whole.
             self.update_info(|info| {
                 info.finished = true;
                 Ok(())
@@ -183,10 +208,12 @@ impl Upload for FileUpload {
                         "a final upload started to use this upload".into(),
                     ));
                 }
-                std::fs::remove_file(&info_path).map_err(not_found_or)?;
+                // The bytes first: a crash midway leaves a small `.info`
+                // whose upload reads as gone, not a big file nobody lists.
+                std::fs::remove_file(&data_path).map_err(not_found_or)?;
             }
             for path in [
-                data_path.clone(),
+                info_path.clone(),
                 store.path(&id, "chunk")?,
                 store.path(&id, "concat")?,
             ] {
