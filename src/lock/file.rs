@@ -24,15 +24,20 @@ const HOLDER_POLL: Duration = Duration::from_millis(100);
 /// looks mean heavy contention; after this many rounds we report the lock
 /// as held and let the caller's mode decide.
 const LINK_ROUNDS: usize = 8;
+/// The name of a process's source file, before its PID.
+const SOURCE_PREFIX: &str = ".tusd-lock.";
 
 /// Upload locks as files in a folder, the way tusd v2's filelocker keeps
 /// them, so this crate and tusd processes over one folder exclude each
 /// other.
 ///
 /// Upload `id` is locked while `<dir>/<id>.lock` exists; it holds the PID of
-/// the holding process in decimal and a newline. A lock is taken by writing
-/// that PID to a temporary file and hard-linking it to the lock file's name,
-/// which fails atomically if the name is taken.
+/// the holding process in decimal and a newline. A lock is taken by
+/// hard-linking a file holding that PID to the lock file's name, which fails
+/// atomically if the name is taken. Each process links one source file of
+/// its own (`<dir>/.tusd-lock.<pid>`) for all its locks, so taking and
+/// releasing a lock creates and frees no inode, and a lock file is this
+/// process's exactly when it is that file.
 ///
 /// - **Take-over**: a [`LockMode::TakeOver`] request finding the lock held
 ///   creates `<dir>/<id>.stop`. Holders look for it every 100 ms and raise
@@ -43,8 +48,8 @@ const LINK_ROUNDS: usize = 8;
 /// - **Dead holders**: a lock file whose PID is invalid or names no running
 ///   process (per `/proc`) is removed and taken at once, so a crashed
 ///   server leaves no upload locked. A lock file with this process's own PID
-///   that no locker of this process holds is a leftover of an earlier
-///   process with the same PID, and is stale too.
+///   that is not linked to this process's source file is a leftover of an
+///   earlier process with the same PID, and is stale too.
 /// - **Lost locks**: a holder whose lock file is removed or replaced gets
 ///   its [`lost`](UploadLock::lost) signal raised.
 /// - **Same machine only**: PIDs mean nothing to another host, so the folder
@@ -53,7 +58,8 @@ const LINK_ROUNDS: usize = 8;
 ///   holder's lock at the same instant, one may remove the lock the other
 ///   has just taken in its place (the file name cannot be removed only if it
 ///   still is the dead one). The owner is checked again right before the
-///   removal, which narrows this to a moment after a crash.
+///   removal, and since every process's lock files share one inode of
+///   its own, a live lock is never mistaken for the dead one it replaced.
 ///
 /// Every `FileLocker` of a process over the same folder excludes the others,
 /// as do other processes.
@@ -83,6 +89,8 @@ const LINK_ROUNDS: usize = 8;
 pub struct FileLocker {
     dir: PathBuf,
     held: Arc<Mutex<HashMap<String, Holder>>>,
+    /// The folder's canonical path and this process's source file in it.
+    resolved: Arc<Mutex<Option<(PathBuf, Source)>>>,
 }
 
 /// What [`Locker::release_all`] needs of a lock this instance handed out.
@@ -92,8 +100,7 @@ struct Holder {
     release: Signal,
 }
 
-/// Which file a path named when we looked: a lock file removed and created
-/// again under the same name is another lock.
+/// Which file a path named when we looked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct FileId {
     dev: u64,
@@ -109,34 +116,36 @@ impl FileId {
     }
 }
 
+/// Where one upload's lock lives, for one folder of this process.
 #[derive(Clone, Debug)]
 struct Paths {
     lock: PathBuf,
     stop: PathBuf,
+    source: FileId,
 }
 
-impl Paths {
-    fn new(dir: &Path, id: &str) -> Self {
-        Paths {
-            lock: dir.join(format!("{id}.lock")),
-            stop: dir.join(format!("{id}.stop")),
-        }
-    }
+/// This process's source file in a folder: the one file all its lock files
+/// in that folder are hard links to.
+#[derive(Clone, Copy, Debug)]
+struct Source {
+    id: FileId,
 }
 
-// The lock files this process holds, with the fencing token of their
-// holder. A lock file carrying our own PID is alive only if it is in here;
-// keyed by file identity rather than by path so that two spellings of one
-// folder agree, and so that a holder that lost its file cannot unregister
-// the file of the holder that came after it.
-static HELD: LazyLock<Mutex<HashMap<FileId, u64>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+// Per folder (canonical path): this process's source file there.
+static SOURCES: LazyLock<Mutex<HashMap<PathBuf, Source>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+// The lock files this process holds (canonical path), with the fencing
+// token of their holder: a holder lets go of its file only while it is
+// still the one registered, not after it lost the lock to a successor.
+static HELD: LazyLock<Mutex<HashMap<PathBuf, u64>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 // Fencing tokens are wall-clock nanoseconds, so they grow across processes
 // too; this keeps them growing within one process when the clock stalls or
 // steps back.
 static LAST_TOKEN: AtomicU64 = AtomicU64::new(0);
 
-fn registry() -> MutexGuard<'static, HashMap<FileId, u64>> {
+fn held_files() -> MutexGuard<'static, HashMap<PathBuf, u64>> {
     HELD.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -153,6 +162,49 @@ fn next_token() -> u64 {
     now.max(previous.saturating_add(1))
 }
 
+/// This process's source file in `dir`, made on first use. A source file
+/// left by a dead process is removed then (its lock files keep their own
+/// links, and are judged by their PID).
+fn source(dir: &Path) -> io::Result<(PathBuf, Source)> {
+    fs::create_dir_all(dir)?;
+    let dir = fs::canonicalize(dir)?;
+    let mut sources = SOURCES.lock().unwrap_or_else(|e| e.into_inner());
+    let ours = dir.join(format!("{SOURCE_PREFIX}{}", std::process::id()));
+    if let Some(source) = sources.get(&dir)
+        && identity(&ours)? == Some(source.id)
+    {
+        return Ok((dir, *source));
+    }
+    let pid = std::process::id();
+    for entry in fs::read_dir(&dir)? {
+        let name = entry?.file_name();
+        let Some(owner) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SOURCE_PREFIX))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // Our own PID on a source file this process does not know is an
+        // earlier process's.
+        if owner == pid || !process_exists(owner) {
+            let _ = fs::remove_file(dir.join(&name));
+        }
+    }
+    let path = dir.join(format!("{SOURCE_PREFIX}{pid}"));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    file.write_all(format!("{pid}\n").as_bytes())?;
+    file.sync_all()?;
+    let source = Source {
+        id: FileId::of(&file.metadata()?),
+    };
+    sources.insert(dir.clone(), source);
+    Ok((dir, source))
+}
+
 impl FileLocker {
     /// A locker keeping its lock files in `dir`, created when first needed.
     /// Point it at the file store's folder to share locks with tusd.
@@ -160,6 +212,7 @@ impl FileLocker {
         FileLocker {
             dir: dir.into(),
             held: Arc::default(),
+            resolved: Arc::default(),
         }
     }
 
@@ -184,7 +237,7 @@ impl FileLocker {
 
     /// Wraps a freshly taken lock file: watches it, and lets go of it when
     /// the [`UploadLock`] is released or dropped.
-    fn hold(&self, id: &str, paths: Paths, file: FileId, token: u64) -> UploadLock {
+    fn hold(&self, id: &str, paths: Paths, token: u64) -> UploadLock {
         let release = Signal::new();
         let lost = Signal::new();
         let released = Arc::new(AtomicBool::new(false));
@@ -197,7 +250,6 @@ impl FileLocker {
         );
         let watcher = tokio::spawn(watch(
             paths.clone(),
-            file,
             token,
             release.clone(),
             lost.clone(),
@@ -217,7 +269,7 @@ impl FileLocker {
                 }
             }
             Box::pin(async move {
-                let _ = tokio::task::spawn_blocking(move || unlock(&paths, file, token)).await;
+                let _ = tokio::task::spawn_blocking(move || unlock(&paths, token)).await;
             })
         });
         UploadLock::new(release, lost, token, unlock_fn)
@@ -235,32 +287,55 @@ impl Locker for FileLocker {
         if !is_valid_id(id) {
             return Err(LockError::Other("invalid upload id".into()));
         }
-        let paths = Paths::new(&self.dir, id);
         // No deadline at all when `timeout` reaches past what an Instant holds.
         let deadline = Instant::now().checked_add(timeout);
+        let take_over = mode == LockMode::TakeOver;
         loop {
-            let (dir, owned_id, owned_paths) = (self.dir.clone(), id.to_owned(), paths.clone());
-            let take_over = mode == LockMode::TakeOver;
+            let (dir, owned_id, resolved) =
+                (self.dir.clone(), id.to_owned(), self.resolved.clone());
+            let (tx, rx) = tokio::sync::oneshot::channel();
             // File system calls may take a while on a busy disk: off the
             // runtime's threads.
-            let (tx, rx) = tokio::sync::oneshot::channel();
             tokio::task::spawn_blocking(move || {
-                let result = match attempt(&dir, &owned_id, &owned_paths, take_over) {
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(&dir)
-                        .and_then(|()| attempt(&dir, &owned_id, &owned_paths, take_over)),
+                let try_once = || -> io::Result<(Paths, Attempt)> {
+                    let (dir, source) = {
+                        let mut resolved = resolved.lock().unwrap_or_else(|e| e.into_inner());
+                        match &*resolved {
+                            Some(known) => known.clone(),
+                            None => {
+                                let known = source(&dir)?;
+                                *resolved = Some(known.clone());
+                                known
+                            }
+                        }
+                    };
+                    let paths = Paths {
+                        lock: dir.join(format!("{owned_id}.lock")),
+                        stop: dir.join(format!("{owned_id}.stop")),
+                        source: source.id,
+                    };
+                    let attempt = attempt(&dir, &paths, take_over)?;
+                    Ok((paths, attempt))
+                };
+                let result = match try_once() {
+                    // The folder or our source file went away: make them anew.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        *resolved.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                        try_once()
+                    }
                     other => other,
                 };
                 // Nobody waits any more (the request was dropped): a lock
                 // taken for nobody is let go at once, not left held.
-                if let Err(Ok(Attempt::Acquired { file, token })) = tx.send(result) {
-                    unlock(&owned_paths, file, token);
+                if let Err(Ok((paths, Attempt::Acquired { token }))) = tx.send(result) {
+                    unlock(&paths, token);
                 }
             });
             let result = rx.await.map_err(|e| LockError::Other(e.into()))?;
             match result.map_err(other)? {
-                Attempt::Acquired { file, token } => return Ok(self.hold(id, paths, file, token)),
-                Attempt::Held if mode == LockMode::Try => return Err(LockError::Busy),
-                Attempt::Held => {}
+                (paths, Attempt::Acquired { token }) => return Ok(self.hold(id, paths, token)),
+                (_, Attempt::Held) if mode == LockMode::Try => return Err(LockError::Busy),
+                (_, Attempt::Held) => {}
             }
             let pause = match deadline {
                 Some(deadline) => {
@@ -289,21 +364,40 @@ fn other(e: io::Error) -> LockError {
 }
 
 enum Attempt {
-    Acquired { file: FileId, token: u64 },
+    Acquired { token: u64 },
     Held,
 }
 
 /// One try at the lock file: take it if free or stale, else (for a
 /// take-over) ask its live holder to let go.
-fn attempt(dir: &Path, id: &str, paths: &Paths, take_over: bool) -> io::Result<Attempt> {
+fn attempt(dir: &Path, paths: &Paths, take_over: bool) -> io::Result<Attempt> {
+    let source = dir.join(format!("{SOURCE_PREFIX}{}", std::process::id()));
     for _ in 0..LINK_ROUNDS {
-        if let Some((file, token)) = link(dir, id, &paths.lock)? {
-            // A `.stop` left over was meant for an earlier holder; requesters
-            // that still want the lock create it again as they poll.
-            let _ = fs::remove_file(&paths.stop);
-            return Ok(Attempt::Acquired { file, token });
+        let linked = fs::hard_link(&source, &paths.lock);
+        // A link may report failure although it took effect (over NFS,
+        // say): what the lock file's name points at decides.
+        let at = identity(&paths.lock)?;
+        if at == Some(paths.source) || held_files().contains_key(&paths.lock) {
+            // Ours only if no other locker of this process holds it; a
+            // successful link proves that, a failed one does not.
+            if linked.is_ok() && at == Some(paths.source) {
+                let token = next_token();
+                held_files().insert(paths.lock.clone(), token);
+                // A `.stop` left over was meant for an earlier holder;
+                // requesters that still want the lock create it again.
+                let _ = fs::remove_file(&paths.stop);
+                return Ok(Attempt::Acquired { token });
+            }
+            if take_over {
+                File::create(&paths.stop)?;
+            }
+            return Ok(Attempt::Held);
         }
-        match owner(&paths.lock)? {
+        match linked {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        match owner(&paths.lock, paths.source)? {
             Owner::Changed => {}
             Owner::Alive => {
                 if take_over {
@@ -312,11 +406,10 @@ fn attempt(dir: &Path, id: &str, paths: &Paths, take_over: bool) -> io::Result<A
                 return Ok(Attempt::Held);
             }
             Owner::Dead(file) => {
-                // Only the stale file we judged: another acquirer may have
-                // replaced it meanwhile, possibly under the same inode
-                // number, so look at its owner once more right before.
+                // Only the stale file we judged: another process may have
+                // replaced it meanwhile, under its own source's inode.
                 if identity(&paths.lock)? == Some(file)
-                    && matches!(owner(&paths.lock)?, Owner::Dead(again) if again == file)
+                    && matches!(owner(&paths.lock, paths.source)?, Owner::Dead(again) if again == file)
                 {
                     remove_if_exists(&paths.lock)?;
                 }
@@ -326,63 +419,6 @@ fn attempt(dir: &Path, id: &str, paths: &Paths, take_over: bool) -> io::Result<A
     Ok(Attempt::Held)
 }
 
-/// Forgets a lock file of this process, unless its identity now belongs to
-/// a newer lock: a freed inode number is soon given to the next file.
-fn unregister(file: FileId, token: u64) {
-    let mut held = registry();
-    if held.get(&file) == Some(&token) {
-        held.remove(&file);
-    }
-}
-
-/// Removes a temporary file however its function ends.
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
-
-/// Tries to create the lock file atomically; its identity and fencing
-/// token if we did.
-fn link(dir: &Path, id: &str, lock: &Path) -> io::Result<Option<(FileId, u64)>> {
-    let path = dir.join(format!("{id}.lock.{}", random_hex()?));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
-    let tmp = TempFile(path);
-    // Written in full before the lock file's name exists, so nobody reads a
-    // partial PID and takes it for a dead owner.
-    file.write_all(format!("{}\n", std::process::id()).as_bytes())?;
-    let ours = FileId::of(&file.metadata()?);
-    drop(file);
-    // Registered before its name exists: a locker of this process that reads
-    // our PID from the lock file then finds it held, not stale.
-    let token = next_token();
-    registry().insert(ours, token);
-    let linked = fs::hard_link(&tmp.0, lock);
-    // A link may report failure although it took effect (over NFS, say):
-    // what the lock file's name points at decides.
-    let taken = identity(lock).map(|at| at == Some(ours));
-    if let Ok(true) = taken {
-        return Ok(Some((ours, token)));
-    }
-    unregister(ours, token);
-    taken?;
-    match linked {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
-        _ => Ok(None),
-    }
-}
-
-fn random_hex() -> io::Result<String> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 enum Owner {
     Alive,
     Dead(FileId),
@@ -390,10 +426,16 @@ enum Owner {
     Changed,
 }
 
-fn owner(lock: &Path) -> io::Result<Owner> {
+/// Who holds the lock file at `lock`, which is not this process's.
+fn owner(lock: &Path, ours: FileId) -> io::Result<Owner> {
     let Some(file) = identity(lock)? else {
         return Ok(Owner::Changed);
     };
+    // Linked to our source, or held by this process since before our
+    // source was made anew.
+    if file == ours || held_files().contains_key(lock) {
+        return Ok(Owner::Alive);
+    }
     let Some(content) = read_if_exists(lock)? else {
         return Ok(Owner::Changed);
     };
@@ -404,7 +446,8 @@ fn owner(lock: &Path) -> io::Result<Owner> {
     }
     let alive = match parse_pid(&content) {
         None => false,
-        Some(pid) if pid == std::process::id() => registry().contains_key(&file),
+        // Our PID on a file that is not our source: an earlier process's.
+        Some(pid) if pid == std::process::id() => false,
         Some(pid) => process_exists(pid),
     };
     Ok(if alive {
@@ -457,39 +500,20 @@ fn remove_if_exists(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Whether the lock file still is the one we created: same identity, and
-/// still our PID, since a file created after ours was removed may reuse its
-/// inode number.
-fn is_ours(lock: &Path, file: FileId) -> io::Result<bool> {
-    if identity(lock)? != Some(file) {
-        return Ok(false);
-    }
-    Ok(
-        read_if_exists(lock)?
-            .is_some_and(|content| parse_pid(&content) == Some(std::process::id())),
-    )
-}
-
 /// Whether this holder still holds its lock; `None` when the folder could
 /// not be read, which proves nothing.
-fn still_held(lock: &Path, file: FileId, token: u64) -> Option<bool> {
-    let held = registry();
-    if held.get(&file) != Some(&token) {
+fn still_held(paths: &Paths, token: u64) -> Option<bool> {
+    if held_files().get(&paths.lock) != Some(&token) {
         return Some(false);
     }
-    is_ours(lock, file).ok()
+    identity(&paths.lock)
+        .ok()
+        .map(|at| at == Some(paths.source))
 }
 
 /// The holder's side: turns a `.stop` file into a release request and a
 /// vanished or replaced lock file into a lost lock.
-async fn watch(
-    paths: Paths,
-    file: FileId,
-    token: u64,
-    release: Signal,
-    lost: Signal,
-    released: Arc<AtomicBool>,
-) {
+async fn watch(paths: Paths, token: u64, release: Signal, lost: Signal, released: Arc<AtomicBool>) {
     loop {
         // Sleeping first gives a holder that took over a moment to see its
         // predecessor remove the `.stop` that asked for the lock.
@@ -500,7 +524,7 @@ async fn watch(
         if !release.is_raised() && paths.stop.exists() {
             release.raise();
         }
-        if still_held(&paths.lock, file, token) == Some(false) {
+        if still_held(&paths, token) == Some(false) {
             if !released.load(Ordering::SeqCst) {
                 lost.raise();
             }
@@ -510,23 +534,30 @@ async fn watch(
 }
 
 /// Lets go of a lock file, unless it was lost to someone else.
-fn unlock(paths: &Paths, file: FileId, token: u64) {
-    if registry().get(&file) == Some(&token) {
-        match is_ours(&paths.lock, file) {
-            Ok(true) => {
-                if let Err(e) = remove_if_exists(&paths.lock) {
-                    // Other processes now see it held by us until we exit.
-                    tracing::warn!(path = %paths.lock.display(), error = %e, "could not remove lock file");
-                }
-            }
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(path = %paths.lock.display(), error = %e, "could not check lock file")
+fn unlock(paths: &Paths, token: u64) {
+    let mut held = held_files();
+    if held.get(&paths.lock) != Some(&token) {
+        return;
+    }
+    // Under the registry's lock: no locker of this process links the name
+    // again between our look and our removal.
+    match identity(&paths.lock) {
+        Ok(Some(at)) if at == paths.source => {
+            if let Err(e) = remove_if_exists(&paths.lock) {
+                // Other processes now see it held by us until we exit.
+                tracing::warn!(path = %paths.lock.display(), error = %e, "could not remove lock file");
             }
         }
-        // Only once the file is gone: until then, lockers of this process
-        // reading our PID from it must find it held.
-        unregister(file, token);
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(path = %paths.lock.display(), error = %e, "could not check lock file")
+        }
     }
-    let _ = fs::remove_file(&paths.stop);
+    held.remove(&paths.lock);
+    drop(held);
+    // Only when there is one: a removal takes the folder's lock in the
+    // kernel even when nothing is removed.
+    if paths.stop.exists() {
+        let _ = fs::remove_file(&paths.stop);
+    }
 }
