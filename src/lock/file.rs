@@ -235,6 +235,28 @@ impl FileLocker {
         &self.dir
     }
 
+    /// One try at upload `id`'s lock file.
+    fn attempt(&self, id: &str, take_over: bool) -> io::Result<(Paths, Attempt)> {
+        let (dir, source) = {
+            let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
+            match &*resolved {
+                Some(known) => known.clone(),
+                None => {
+                    let known = source(&self.dir)?;
+                    *resolved = Some(known.clone());
+                    known
+                }
+            }
+        };
+        let paths = Paths {
+            lock: dir.join(format!("{id}.lock")),
+            stop: dir.join(format!("{id}.stop")),
+            source: source.id,
+        };
+        let attempt = attempt(&dir, &paths, take_over)?;
+        Ok((paths, attempt))
+    }
+
     /// Wraps a freshly taken lock file: watches it, and lets go of it when
     /// the [`UploadLock`] is released or dropped.
     fn hold(&self, id: &str, paths: Paths, token: u64) -> UploadLock {
@@ -268,9 +290,9 @@ impl FileLocker {
                     held.remove(&id);
                 }
             }
-            Box::pin(async move {
-                let _ = tokio::task::spawn_blocking(move || unlock(&paths, token)).await;
-            })
+            // At once, so that dropping the lock frees it at once.
+            unlock(&paths, token);
+            Box::pin(async {})
         });
         UploadLock::new(release, lost, token, unlock_fn)
     }
@@ -291,47 +313,17 @@ impl Locker for FileLocker {
         let deadline = Instant::now().checked_add(timeout);
         let take_over = mode == LockMode::TakeOver;
         loop {
-            let (dir, owned_id, resolved) =
-                (self.dir.clone(), id.to_owned(), self.resolved.clone());
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            // File system calls may take a while on a busy disk: off the
-            // runtime's threads.
-            tokio::task::spawn_blocking(move || {
-                let try_once = || -> io::Result<(Paths, Attempt)> {
-                    let (dir, source) = {
-                        let mut resolved = resolved.lock().unwrap_or_else(|e| e.into_inner());
-                        match &*resolved {
-                            Some(known) => known.clone(),
-                            None => {
-                                let known = source(&dir)?;
-                                *resolved = Some(known.clone());
-                                known
-                            }
-                        }
-                    };
-                    let paths = Paths {
-                        lock: dir.join(format!("{owned_id}.lock")),
-                        stop: dir.join(format!("{owned_id}.stop")),
-                        source: source.id,
-                    };
-                    let attempt = attempt(&dir, &paths, take_over)?;
-                    Ok((paths, attempt))
-                };
-                let result = match try_once() {
-                    // The folder or our source file went away: make them anew.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        *resolved.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                        try_once()
-                    }
-                    other => other,
-                };
-                // Nobody waits any more (the request was dropped): a lock
-                // taken for nobody is let go at once, not left held.
-                if let Err(Ok((paths, Attempt::Acquired { token }))) = tx.send(result) {
-                    unlock(&paths, token);
+            // A few metadata calls on one folder, cheaper where they are than
+            // handed to another thread and back; and nothing runs on after
+            // this request is dropped, so no lock is ever taken for nobody.
+            let result = match self.attempt(id, take_over) {
+                // The folder or our source file went away: make them anew.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    *self.resolved.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    self.attempt(id, take_over)
                 }
-            });
-            let result = rx.await.map_err(|e| LockError::Other(e.into()))?;
+                other => other,
+            };
             match result.map_err(other)? {
                 (paths, Attempt::Acquired { token }) => return Ok(self.hold(id, paths, token)),
                 (_, Attempt::Held) if mode == LockMode::Try => return Err(LockError::Busy),

@@ -23,9 +23,13 @@ impl Appender {
         }
     }
 
-    /// Streams every chunk of `src` into the file; returns the file once
-    /// every write is done.
-    pub(super) async fn pour(mut self, src: &mut UploadBody) -> io::Result<std::fs::File> {
+    /// Streams every chunk of `src` into the file; once every write is
+    /// done (and synced, with `sync`), returns the file and its length.
+    pub(super) async fn pour(
+        mut self,
+        src: &mut UploadBody,
+        sync: bool,
+    ) -> io::Result<(std::fs::File, u64)> {
         while let Some(first) = src.next_chunk().await {
             let mut size = first.len();
             let mut batch = vec![first];
@@ -38,25 +42,45 @@ impl Appender {
                     None => break,
                 }
             }
+            if src.end().is_some() {
+                // The last batch: written, synced and measured in one go, so
+                // a small body costs one trip to the blocking pool.
+                return self.finish(batch, sync).await;
+            }
             self.append(batch).await?;
         }
-        self.wait().await?;
-        self.file
-            .take()
-            .ok_or_else(|| io::Error::other("appender lost its file"))
+        self.finish(Vec::new(), sync).await
     }
 
     async fn append(&mut self, batch: Vec<Bytes>) -> io::Result<()> {
         self.wait().await?;
-        let mut file = self
-            .file
-            .take()
-            .ok_or_else(|| io::Error::other("appender lost its file"))?;
+        let mut file = self.take_file()?;
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
             let result = batch.iter().try_for_each(|chunk| file.write_all(chunk));
             (file, result)
         }));
         Ok(())
+    }
+
+    async fn finish(mut self, batch: Vec<Bytes>, sync: bool) -> io::Result<(std::fs::File, u64)> {
+        self.wait().await?;
+        let mut file = self.take_file()?;
+        tokio::task::spawn_blocking(move || {
+            batch.iter().try_for_each(|chunk| file.write_all(chunk))?;
+            if sync {
+                file.sync_data()?;
+            }
+            let len = file.metadata()?.len();
+            Ok((file, len))
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
+    fn take_file(&mut self) -> io::Result<std::fs::File> {
+        self.file
+            .take()
+            .ok_or_else(|| io::Error::other("appender lost its file"))
     }
 
     async fn wait(&mut self) -> io::Result<()> {

@@ -96,7 +96,10 @@ impl Upload for FileUpload {
         let offset = if src.needs_verification() {
             let chunk_path = self.store.path(&self.info.id, "chunk")?;
             let staged = create_staging(&chunk_path)?;
-            let poured = Appender::new(staged).pour(src).await;
+            let poured = Appender::new(staged)
+                .pour(src, false)
+                .await
+                .map(|(file, _)| file);
             let verified = src.verify().is_ok();
 
             blocking(move || {
@@ -125,15 +128,7 @@ impl Upload for FileUpload {
             })
             .await?
         } else {
-            let poured = Appender::new(data).pour(src).await;
-            blocking(move || {
-                let data = poured?;
-                if sync {
-                    data.sync_data()?;
-                }
-                Ok(data.metadata()?.len())
-            })
-            .await?
+            Appender::new(data).pour(src, sync).await?.1
         };
         self.info.offset = offset;
         self.info.updated_at = Some(std::time::SystemTime::now());
