@@ -100,6 +100,7 @@ fn help_lists_every_flag() {
         "--shutdown-timeout",
         "--max-store-size",
         "--max-store-policy",
+        "--data-sync",
         "--expire-after",
         "--expire-finished-after",
         "--cleanup-interval",
@@ -156,6 +157,32 @@ async fn serves_a_folder_in_tusd_layout() {
     )
     .await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn every_data_sync_policy_serves_uploads_and_a_bad_one_is_refused() {
+    for policy in ["each-write", "at-finish", "never"] {
+        let dir = tempfile::tempdir().unwrap();
+        let tusd = start(dir.path(), &["--data-sync", policy]).await;
+        let addr = tusd.addr;
+        let (status, head, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
+        assert_eq!(status, 201, "{policy}");
+        let url = header_of(&head, "location").unwrap();
+        let (status, _, _) = raw(addr, &patch_head(addr, &url), b"0123456789").await;
+        assert_eq!(status, 204, "{policy}");
+        let id = url.rsplit('/').next().unwrap();
+        assert_eq!(std::fs::read(dir.path().join(id)).unwrap(), b"0123456789");
+        let info: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(format!("{id}.info"))).unwrap())
+                .unwrap();
+        assert_eq!(info["Finished"], true, "{policy}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_tusd"))
+        .args(["--data-sync", "sometimes"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("each-write"));
 }
 
 #[tokio::test]
