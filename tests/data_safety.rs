@@ -82,6 +82,24 @@ where
     }
 }
 
+/// A PATCH at offset 0 on its own task, its body sent bit by bit by the test.
+fn streaming_patch(
+    h: &UploadHandler,
+    url: &str,
+) -> (
+    tokio::sync::mpsc::Sender<Bytes>,
+    tokio::task::JoinHandle<Reply>,
+) {
+    let (tx, body) = Channel::new();
+    let req = tus(Method::PATCH, url)
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(body)
+        .unwrap();
+    let h = h.clone();
+    (tx, tokio::spawn(async move { send(&h, req).await }))
+}
+
 async fn patch(h: &UploadHandler, url: &str, offset: u64, bytes: &[u8]) -> Reply {
     call(
         h,
@@ -673,16 +691,7 @@ async fn the_sweep_never_interrupts_a_running_upload(store: Arc<dyn DataStore>) 
         Config::new(composer(store.clone())).expire_after(Duration::from_millis(100)),
     );
     let url = create(&h, 6).await;
-    let (tx, body) = Channel::new();
-    let req = tus(Method::PATCH, &url)
-        .header("upload-offset", "0")
-        .header("content-type", "application/offset+octet-stream")
-        .body(body)
-        .unwrap();
-    let running = tokio::spawn({
-        let h = h.clone();
-        async move { send(&h, req).await }
-    });
+    let (tx, running) = streaming_patch(&h, &url);
     tx.send(Bytes::from_static(b"abc")).await.unwrap();
     // Past its expiry by the clock, but being written.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -763,16 +772,7 @@ async fn eviction_skips_busy_uploads_and_the_partials_of_the_final_being_made(
     let h = UploadHandler::new(Config::new(limited(store.clone(), 10)));
     // The oldest upload is being written.
     let busy = create(&h, 4).await;
-    let (tx, body) = Channel::new();
-    let req = tus(Method::PATCH, &busy)
-        .header("upload-offset", "0")
-        .header("content-type", "application/offset+octet-stream")
-        .body(body)
-        .unwrap();
-    let running = tokio::spawn({
-        let h = h.clone();
-        async move { send(&h, req).await }
-    });
+    let (tx, running) = streaming_patch(&h, &busy);
     tx.send(Bytes::from_static(b"ab")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let idle = create(&h, 4).await;
@@ -894,16 +894,7 @@ async fn a_handler_without_a_locker_still_locks() {
     MemoryStore::new().use_in(&mut composer);
     let h = UploadHandler::new(Config::new(composer));
     let url = create(&h, 10).await;
-    let (tx, body) = Channel::new();
-    let req = tus(Method::PATCH, &url)
-        .header("upload-offset", "0")
-        .header("content-type", "application/offset+octet-stream")
-        .body(body)
-        .unwrap();
-    let first = tokio::spawn({
-        let h = h.clone();
-        async move { send(&h, req).await }
-    });
+    let (tx, first) = streaming_patch(&h, &url);
     tx.send(Bytes::from_static(b"12345")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     // A second PATCH takes over: the first stops and keeps what arrived.
@@ -948,16 +939,7 @@ async fn under_a_lost_lock_writing_stops_and_nothing_finishes_or_terminates() {
     composer.use_locker(locker.clone());
     let h = UploadHandler::new(Config::new(composer));
     let url = create(&h, 6).await;
-    let (tx, body) = Channel::new();
-    let req = tus(Method::PATCH, &url)
-        .header("upload-offset", "0")
-        .header("content-type", "application/offset+octet-stream")
-        .body(body)
-        .unwrap();
-    let running = tokio::spawn({
-        let h = h.clone();
-        async move { send(&h, req).await }
-    });
+    let (tx, running) = streaming_patch(&h, &url);
     tx.send(Bytes::from_static(b"abc")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     locker.lost.raise();
@@ -1047,16 +1029,7 @@ async fn a_final_made_while_its_last_partial_streams_completes_with_it() {
     let store: Arc<dyn DataStore> = Arc::new(FileStore::new(dir.path()));
     let h = UploadHandler::new(Config::new(composer(store.clone())));
     let p = create_partial(&h, 6).await;
-    let (tx, body) = Channel::new();
-    let req = tus(Method::PATCH, &p)
-        .header("upload-offset", "0")
-        .header("content-type", "application/offset+octet-stream")
-        .body(body)
-        .unwrap();
-    let running = tokio::spawn({
-        let h = h.clone();
-        async move { send(&h, req).await }
-    });
+    let (tx, running) = streaming_patch(&h, &p);
     tx.send(Bytes::from_static(b"abc")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     // The partial was opened before this final existed.

@@ -4,62 +4,14 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::tusd::{Tusd, free_port, start};
 use common::{header_of, raw, read_response};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-
-struct Tusd {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Tusd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start(dir: &std::path::Path, extra: &[&str]) -> Tusd {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_tusd"))
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--upload-dir",
-        ])
-        .arg(dir)
-        .args(extra)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    // Owned by the guard from here on, so the process is reaped whatever happens.
-    let tusd = Tusd { child, addr };
-    for _ in 0..100 {
-        if TcpStream::connect(addr).await.is_ok() {
-            return tusd;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("tusd did not start");
-}
 
 /// The head of a PATCH at offset 0 announcing 10 bytes.
 fn patch_head(addr: SocketAddr, url: &str) -> String {

@@ -29,33 +29,7 @@ macro_rules! cases {
     };
 }
 
-cases!(
-    new_upload_starts_empty_and_describes_itself,
-    duplicate_ids_conflict,
-    write_appends_and_returns_the_durable_offset,
-    a_stale_handle_cannot_write,
-    a_body_that_breaks_off_keeps_every_byte_that_arrived,
-    a_release_request_stops_reading_and_keeps_what_arrived,
-    a_lost_lock_stops_reading,
-    write_never_passes_the_limit,
-    unknown_uploads_are_not_found,
-    finish_is_persisted_and_idempotent,
-    terminate_removes_everything,
-    terminate_refuses_when_a_final_started_to_use_it,
-    content_returns_the_bytes_so_far,
-    content_serves_a_range,
-    a_deferred_length_is_declared_once,
-    concatenate_joins_partials_in_order,
-    concatenate_with_a_missing_partial_leaves_the_final_empty,
-    add_final_is_recorded_once_per_final,
-    concurrent_add_final_loses_none,
-    a_verified_write_commits_a_matching_chunk,
-    a_mismatching_chunk_never_becomes_part_of_the_upload,
-    a_staged_chunk_is_invisible_until_verified,
-    a_verified_write_cut_short_keeps_nothing,
-    a_trailer_checksum_is_verified,
-    list_uploads_names_every_upload,
-);
+crate::__store_conformance_cases!((cases)());
 
 fn offers(store: &Arc<dyn DataStore>, ext: Extension) -> bool {
     store.extensions().contains(ext)

@@ -73,8 +73,30 @@ pub async fn run_case(name: &str, store: Arc<dyn DataStore>) {
 /// dev-dependency.
 #[macro_export]
 macro_rules! store_conformance {
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let make = $make;
+                let store: std::sync::Arc<dyn $crate::store::DataStore> =
+                    std::sync::Arc::new(make().await);
+                $crate::testing::run_case(stringify!($case), store).await;
+            }
+        )*
+    };
     ($make:expr) => {
-        $crate::store_conformance!(@cases $make;
+        $crate::__store_conformance_cases!(($crate::store_conformance) (@cases $make;));
+    };
+}
+
+/// Hands the names of every conformance case to a macro: the one list both
+/// the suite and [`store_conformance!`] are made from.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_cases {
+    (($($callback:tt)*) ($($args:tt)*)) => {
+        $($callback)*! {
+            $($args)*
             new_upload_starts_empty_and_describes_itself,
             duplicate_ids_conflict,
             write_appends_and_returns_the_durable_offset,
@@ -100,17 +122,6 @@ macro_rules! store_conformance {
             a_verified_write_cut_short_keeps_nothing,
             a_trailer_checksum_is_verified,
             list_uploads_names_every_upload,
-        );
-    };
-    (@cases $make:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $case() {
-                let make = $make;
-                let store: std::sync::Arc<dyn $crate::store::DataStore> =
-                    std::sync::Arc::new(make().await);
-                $crate::testing::run_case(stringify!($case), store).await;
-            }
-        )*
+        }
     };
 }

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unused_macros)]
 
+#[cfg(feature = "cli")]
+pub mod tusd;
+
 /// Runs each listed `async fn(StoreComposer)` once with a `MemoryStore` and
 /// once with a `FileStore` in a fresh folder, each with a `MemoryLocker`.
 macro_rules! on_every_store_composer {
