@@ -688,13 +688,13 @@ async fn a_hook_that_never_answers_fails_after_the_hook_timeout(store: Arc<dyn D
 
 async fn the_sweep_never_interrupts_a_running_upload(store: Arc<dyn DataStore>) {
     let h = UploadHandler::new(
-        Config::new(composer(store.clone())).expire_after(Duration::from_millis(100)),
+        Config::new(composer(store.clone())).expire_after(Duration::from_millis(500)),
     );
     let url = create(&h, 6).await;
     let (tx, running) = streaming_patch(&h, &url);
     tx.send(Bytes::from_static(b"abc")).await.unwrap();
     // Past its expiry by the clock, but being written.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let report = h.sweep().await.unwrap();
     assert_eq!(report.expired, 0);
     assert_eq!(report.busy, 1);
@@ -707,7 +707,7 @@ async fn the_sweep_never_interrupts_a_running_upload(store: Arc<dyn DataStore>) 
 
 async fn the_sweep_keeps_partials_an_unfinished_final_needs(store: Arc<dyn DataStore>) {
     let h = UploadHandler::new(
-        Config::new(composer(store.clone())).expire_after(Duration::from_millis(300)),
+        Config::new(composer(store.clone())).expire_after(Duration::from_millis(700)),
     );
     let a = create_partial(&h, 3).await;
     let b = create_partial(&h, 6).await;
@@ -717,8 +717,11 @@ async fn the_sweep_keeps_partials_an_unfinished_final_needs(store: Arc<dyn DataS
     // B keeps the final alive while it is being uploaded, and the final
     // keeps A, long past A's own expiry.
     for offset in 0..5 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        patch(&h, &b, offset, b"x").await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(
+            patch(&h, &b, offset, b"x").await.status,
+            StatusCode::NO_CONTENT
+        );
         h.sweep().await.unwrap();
         assert!(stored(&store, &a).await.is_some(), "A is still needed");
         assert!(

@@ -687,16 +687,17 @@ async fn each_patch_moves_the_expiry_forward(composer: StoreComposer) {
 }
 
 async fn finished_uploads_expire_only_when_configured(composer: StoreComposer) {
-    let h =
-        UploadHandler::new(Config::new(composer.clone()).expire_after(Duration::from_millis(100)));
+    // Wide enough for a loaded machine to PATCH before the deadline.
+    let h = UploadHandler::new(Config::new(composer.clone()).expire_after(Duration::from_secs(1)));
     let url = create(&h, 3).await;
     let r = patch(&h, &url, 0, b"abc").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     assert_eq!(
         r.header("upload-expires"),
         None,
         "a finished upload does not expire"
     );
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         call(&h, empty(tus(Method::HEAD, &url))).await.status,
         StatusCode::OK

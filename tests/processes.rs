@@ -92,21 +92,27 @@ async fn a_client_moving_to_another_process_takes_over_within_a_second() {
 
     // The client reconnects to process B and resumes.
     let started = Instant::now();
-    let mut fresh = TcpStream::connect(b.addr).await.unwrap();
-    fresh
-        .write_all(patch_head(b.addr, &url, offset, data.len() - offset, "").as_bytes())
-        .await
-        .unwrap();
-    fresh.write_all(&data[offset..]).await.unwrap();
-    let (status, head, _) = read_response(&mut fresh).await;
-    assert_eq!(status, 204, "{head}");
+    let fresh = tokio::spawn({
+        let (addr, url, rest) = (b.addr, url.clone(), data[offset..].to_vec());
+        async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(patch_head(addr, &url, offset, rest.len(), "").as_bytes())
+                .await
+                .unwrap();
+            s.write_all(&rest).await.unwrap();
+            read_response(&mut s).await
+        }
+    });
+    // Process A lets go of its half-dead request as soon as it is asked.
+    let (status, _, _) = read_response(&mut stale).await;
+    assert_eq!(status, 400, "the stale request was interrupted");
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "took over after {:?}",
         started.elapsed()
     );
-    let (status, _, _) = read_response(&mut stale).await;
-    assert_eq!(status, 400, "the stale request was interrupted");
+    let (status, head, _) = fresh.await.unwrap();
+    assert_eq!(status, 204, "{head}");
     let id = url.rsplit('/').next().unwrap();
     assert!(
         std::fs::read(dir.path().join(id)).unwrap() == data,
