@@ -134,9 +134,16 @@ pub(super) fn not_found_or(err: io::Error) -> StoreError {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+/// Runs file work that may wait on the disk (a sync, a big copy) on the
+/// blocking pool, and the rest (a few calls on cached metadata and small
+/// files) in place: a trip to the pool and back costs more than such calls.
+async fn on_disk<T: Send + 'static>(
+    slow: bool,
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
+    if !slow {
+        return f();
+    }
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::Other(e.into()))?
@@ -157,7 +164,7 @@ impl DataStore for FileStore {
             .insert("InfoPath".into(), info_path.display().to_string());
         let json = InfoFile::to_json(&info)?;
         let (dir, sync) = (self.dir.clone(), self.sync_meta());
-        blocking(move || {
+        on_disk(sync, move || {
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
             match options.open(&data_path) {
@@ -182,7 +189,7 @@ impl DataStore for FileStore {
     async fn get_upload(&self, id: &str) -> Result<Box<dyn Upload>, StoreError> {
         let store = self.clone();
         let id = id.to_owned();
-        let info = blocking(move || store.load(&id)).await?;
+        let info = on_disk(false, move || store.load(&id)).await?;
         Ok(Box::new(FileUpload::new(self.clone(), info)))
     }
 

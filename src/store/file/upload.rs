@@ -5,11 +5,14 @@ use async_trait::async_trait;
 
 use super::appender::Appender;
 use super::info_file::{self, InfoFile};
-use super::{FileStore, SyncPolicy, blocking, not_found_or};
+use super::{FileStore, SyncPolicy, not_found_or, on_disk};
 use crate::body::{ContentBody, UploadBody};
 use crate::error::StoreError;
 use crate::info::FileInfo;
 use crate::store::{Content, Upload};
+
+/// A write at most this big, with no sync, is done in place.
+pub(super) const SMALL_WRITE: u64 = 256 * 1024;
 
 /// One upload of a [`FileStore`], opened for one request.
 pub(super) struct FileUpload {
@@ -57,7 +60,7 @@ impl FileUpload {
         let store = self.store.clone();
         let id = self.info.id.clone();
         let sync = store.sync_meta();
-        let stored = blocking(move || {
+        let stored = on_disk(sync, move || {
             let data = std::fs::File::open(store.path(&id, "")?).map_err(not_found_or)?;
             data.lock()?;
             let mut info = store.load(&id)?;
@@ -101,8 +104,10 @@ impl Upload for FileUpload {
                 .await
                 .map(|(file, _)| file);
             let verified = src.verify().is_ok();
-
-            blocking(move || {
+            // Checksummed chunks are small as a rule; a big one or a sync
+            // goes to the blocking pool.
+            let slow = sync || src.bytes_read() > SMALL_WRITE;
+            on_disk(slow, move || {
                 let result = (|| -> Result<u64, StoreError> {
                     let mut staged = poured?;
                     let mut data = data;
@@ -141,7 +146,7 @@ impl Upload for FileUpload {
         let is_partial = self.info.is_partial;
         let sync_data = store.sync == SyncPolicy::AtFinish;
         let sync_meta = store.sync_meta();
-        let flipped = blocking(move || {
+        let flipped = on_disk(sync_data || sync_meta, move || {
             // Only a partial upload's `.info` is rewritten by others (the
             // finals it records), under a lock on its data file.
             let data = if sync_data || is_partial {
@@ -175,7 +180,7 @@ impl Upload for FileUpload {
 
     async fn content(&self, range: Range<u64>) -> Result<Content, StoreError> {
         let path = self.store.path(&self.info.id, "")?;
-        let body = blocking(move || {
+        let body = on_disk(false, move || {
             let file = std::fs::File::open(path).map_err(not_found_or)?;
             Ok(ContentBody::from_file(
                 file,
@@ -192,7 +197,7 @@ impl Upload for FileUpload {
         let id = self.info.id.clone();
         let expected = self.info.used_by.clone();
         let sync = store.sync_meta();
-        blocking(move || {
+        on_disk(sync, move || {
             let info_path = store.path(&id, "info")?;
             let data_path = store.path(&id, "")?;
             {
@@ -244,7 +249,7 @@ impl Upload for FileUpload {
             .map(|p| Ok((self.store.path(&p.id, "")?, p.size.unwrap_or(p.offset))))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let sync = self.store.sync_meta();
-        let offset = blocking(move || {
+        let offset = on_disk(true, move || {
             let result = (|| -> Result<u64, StoreError> {
                 let mut out = std::fs::File::create(&staging)?;
                 for (source, len) in sources {
