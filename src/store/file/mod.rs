@@ -134,9 +134,11 @@ pub(super) fn not_found_or(err: io::Error) -> StoreError {
     }
 }
 
-/// Runs file work that may wait on the disk (a sync, a big copy) on the
-/// blocking pool, and the rest (a few calls on cached metadata and small
-/// files) in place: a trip to the pool and back costs more than such calls.
+/// Runs file work that may wait on the disk (a sync, a big copy, creating
+/// or removing files, which may wait for the file system's inode allocator)
+/// on the blocking pool, and the rest (reads of cached metadata and small
+/// files, small writes to open files) in place: a trip to the pool and back
+/// costs more than such calls.
 async fn on_disk<T: Send + 'static>(
     slow: bool,
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
@@ -164,7 +166,7 @@ impl DataStore for FileStore {
             .insert("InfoPath".into(), info_path.display().to_string());
         let json = InfoFile::to_json(&info)?;
         let (dir, sync) = (self.dir.clone(), self.sync_meta());
-        on_disk(sync, move || {
+        on_disk(true, move || {
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
             match options.open(&data_path) {

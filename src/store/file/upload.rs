@@ -60,7 +60,7 @@ impl FileUpload {
         let store = self.store.clone();
         let id = self.info.id.clone();
         let sync = store.sync_meta();
-        let stored = on_disk(sync, move || {
+        let stored = on_disk(true, move || {
             let data = std::fs::File::open(store.path(&id, "")?).map_err(not_found_or)?;
             data.lock()?;
             let mut info = store.load(&id)?;
@@ -98,16 +98,17 @@ impl Upload for FileUpload {
         let sync = self.sync_data();
         let offset = if src.needs_verification() {
             let chunk_path = self.store.path(&self.info.id, "chunk")?;
-            let staged = create_staging(&chunk_path)?;
+            let staged = {
+                let path = chunk_path.clone();
+                on_disk(true, move || create_staging(&path)).await?
+            };
             let poured = Appender::new(staged)
                 .pour(src, false)
                 .await
                 .map(|(file, _)| file);
             let verified = src.verify().is_ok();
-            // Checksummed chunks are small as a rule; a big one or a sync
-            // goes to the blocking pool.
-            let slow = sync || src.bytes_read() > SMALL_WRITE;
-            on_disk(slow, move || {
+            // Removes the staging file: to the blocking pool.
+            on_disk(true, move || {
                 let result = (|| -> Result<u64, StoreError> {
                     let mut staged = poured?;
                     let mut data = data;
@@ -197,7 +198,7 @@ impl Upload for FileUpload {
         let id = self.info.id.clone();
         let expected = self.info.used_by.clone();
         let sync = store.sync_meta();
-        on_disk(sync, move || {
+        on_disk(true, move || {
             let info_path = store.path(&id, "info")?;
             let data_path = store.path(&id, "")?;
             {
