@@ -108,8 +108,8 @@ PEAK_MIB=$(awk -v k="$PEAK_KB" 'BEGIN {printf "%.1f", k / 1024}')
 echo
 echo "| measure | tusd | baseline | ratio | target |"
 echo "| --- | --- | --- | --- | --- |"
+echo "| 1 GiB PATCH, --data-sync never, MiB/s | ${B[never]} | ceiling ${B[ceiling]} | $(ratio "${B[never]}" "${B[ceiling]}") | >= 0.9 |"
 for policy in each-write at-finish never; do
-  echo "| 1 GiB PATCH, --data-sync $policy, MiB/s | ${B[$policy]} | ceiling ${B[ceiling]} | $(ratio "${B[$policy]}" "${B[ceiling]}") | >= 0.9 (never) |"
   echo "| 1 GiB PATCH, --data-sync $policy, MiB/s | ${B[$policy]} | ceiling with fdatasync ${B[ceiling-sync]} | $(ratio "${B[$policy]}" "${B[ceiling-sync]}") | |"
 done
 echo "| 1 GiB PATCH, default policy, MiB/s | ${B[each-write]} | tus-node-server ${B[node]} | $(ratio "${B[each-write]}" "${B[node]}") | >= 3 |"
