@@ -1093,3 +1093,46 @@ async fn deferred_uploads_streaming_at_once_never_pass_the_store_limit() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn a_streaming_deferred_upload_counts_against_new_creations() {
+    let mut composer = StoreComposer::new();
+    LimitedStore::new(100, MemoryStore::new())
+        .policy(LimitPolicy::Refuse)
+        .use_in(&mut composer);
+    let h = UploadHandler::new(Config::new(composer));
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
+    )
+    .await;
+    let url = r.header("location").unwrap().to_owned();
+    let (tx, running) = streaming_patch(&h, &url);
+    tx.send(Bytes::from(vec![1u8; 60])).await.unwrap();
+    eventually(5, || async { offset(&h, &url).await == Some(60) }).await;
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-length", "50")),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "60 of 100 are taken"
+    );
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-length", "40")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "40 still fit");
+    tx.send(Bytes::from(vec![2u8; 30])).await.unwrap();
+    drop(tx);
+    let r = running.await.unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "only 0 were left"
+    );
+    assert_eq!(offset(&h, &url).await, Some(60));
+}

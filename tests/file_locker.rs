@@ -367,3 +367,32 @@ async fn a_lock_request_given_up_midway_leaves_nothing_locked() {
         .expect("nothing was left held");
     lock.release().await;
 }
+
+#[tokio::test]
+async fn a_lock_stays_exclusive_when_the_source_file_is_removed_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = FileLocker::new(dir.path());
+    let b = FileLocker::new(dir.path());
+    let held = a.lock("src", LockMode::Try, Duration::ZERO).await.unwrap();
+    std::fs::remove_file(
+        dir.path()
+            .join(format!(".tusd-lock.{}", std::process::id())),
+    )
+    .unwrap();
+    // Another locker of this process makes a new source, and still sees
+    // the lock held rather than stale.
+    for locker in [&a, &b] {
+        let busy = locker.lock("src", LockMode::Try, Duration::ZERO).await;
+        assert!(matches!(busy, Err(LockError::Busy)), "{busy:?}");
+    }
+    assert!(lock_file(dir.path(), "src").exists());
+    let other = b
+        .lock("other", LockMode::Try, Duration::ZERO)
+        .await
+        .unwrap();
+    held.release().await;
+    assert!(!lock_file(dir.path(), "src").exists());
+    let again = b.lock("src", LockMode::Try, Duration::ZERO).await.unwrap();
+    again.release().await;
+    other.release().await;
+}

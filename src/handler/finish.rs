@@ -39,7 +39,9 @@ impl OpenUpload {
             // Finals may have been made from it while it was open: the ones
             // recorded before it was finished are completed here, the later
             // ones see it finished and complete themselves.
-            self.reopen().await?;
+            if let Err(err) = self.reopen().await {
+                tracing::warn!(error = %err, "finished partial upload could not be read again");
+            }
         }
         let info = self.upload.info().clone();
         handler.inner.metrics.finished();

@@ -89,8 +89,8 @@ const SOURCE_PREFIX: &str = ".tusd-lock.";
 pub struct FileLocker {
     dir: PathBuf,
     held: Arc<Mutex<HashMap<String, Holder>>>,
-    /// The folder's canonical path and this process's source file in it.
-    resolved: Arc<Mutex<Option<(PathBuf, Source)>>>,
+    /// The folder's canonical path, once it exists.
+    canonical: Arc<Mutex<Option<PathBuf>>>,
 }
 
 /// What [`Locker::release_all`] needs of a lock this instance handed out.
@@ -126,14 +126,34 @@ struct Paths {
 
 /// This process's source file in a folder: the one file all its lock files
 /// in that folder are hard links to.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Source {
     id: FileId,
+    /// Kept open for the life of the process, so its inode number is never
+    /// given to another file while any lock file of ours may name it.
+    _file: Arc<File>,
 }
 
-// Per folder (canonical path): this process's source file there.
+// Per folder (canonical path): this process's source file there. Sources
+// replaced because their file vanished stay open in `RETIRED`.
 static SOURCES: LazyLock<Mutex<HashMap<PathBuf, Source>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
+static RETIRED: LazyLock<Mutex<Vec<Source>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+
+/// Whether `file` is a source file this process made: kept open, their
+/// inode numbers are this process's alone.
+fn is_our_source(file: FileId) -> bool {
+    SOURCES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .any(|s| s.id == file)
+        || RETIRED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|s| s.id == file)
+}
 
 // The lock files this process holds (canonical path), with the fencing
 // token of their holder: a holder lets go of its file only while it is
@@ -162,21 +182,23 @@ fn next_token() -> u64 {
     now.max(previous.saturating_add(1))
 }
 
-/// This process's source file in `dir`, made on first use. A source file
-/// left by a dead process is removed then (its lock files keep their own
-/// links, and are judged by their PID).
-fn source(dir: &Path) -> io::Result<(PathBuf, Source)> {
-    fs::create_dir_all(dir)?;
-    let dir = fs::canonicalize(dir)?;
+/// This process's source file in the canonical folder `dir`, made on first
+/// use and made anew when it vanished. A source file left by a dead process
+/// is removed then (its lock files keep their own links, and are judged by
+/// their PID).
+fn source(dir: &Path) -> io::Result<FileId> {
     let mut sources = SOURCES.lock().unwrap_or_else(|e| e.into_inner());
     let ours = dir.join(format!("{SOURCE_PREFIX}{}", std::process::id()));
-    if let Some(source) = sources.get(&dir)
-        && identity(&ours)? == Some(source.id)
-    {
-        return Ok((dir, *source));
+    if let Some(source) = sources.get(dir) {
+        if identity(&ours)? == Some(source.id) {
+            return Ok(source.id);
+        }
+    }
+    if let Some(gone) = sources.remove(dir) {
+        RETIRED.lock().unwrap_or_else(|e| e.into_inner()).push(gone);
     }
     let pid = std::process::id();
-    for entry in fs::read_dir(&dir)? {
+    for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
         let Some(owner) = name
             .to_str()
@@ -198,11 +220,15 @@ fn source(dir: &Path) -> io::Result<(PathBuf, Source)> {
         .open(&path)?;
     file.write_all(format!("{pid}\n").as_bytes())?;
     file.sync_all()?;
-    let source = Source {
-        id: FileId::of(&file.metadata()?),
-    };
-    sources.insert(dir.clone(), source);
-    Ok((dir, source))
+    let id = FileId::of(&file.metadata()?);
+    sources.insert(
+        dir.to_owned(),
+        Source {
+            id,
+            _file: Arc::new(file),
+        },
+    );
+    Ok(id)
 }
 
 impl FileLocker {
@@ -212,7 +238,7 @@ impl FileLocker {
         FileLocker {
             dir: dir.into(),
             held: Arc::default(),
-            resolved: Arc::default(),
+            canonical: Arc::default(),
         }
     }
 
@@ -237,21 +263,25 @@ impl FileLocker {
 
     /// One try at upload `id`'s lock file.
     fn attempt(&self, id: &str, take_over: bool) -> io::Result<(Paths, Attempt)> {
-        let (dir, source) = {
-            let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
-            match &*resolved {
-                Some(known) => known.clone(),
+        let dir = {
+            let mut canonical = self.canonical.lock().unwrap_or_else(|e| e.into_inner());
+            match &*canonical {
+                Some(dir) => dir.clone(),
                 None => {
-                    let known = source(&self.dir)?;
-                    *resolved = Some(known.clone());
-                    known
+                    fs::create_dir_all(&self.dir)?;
+                    let dir = fs::canonicalize(&self.dir)?;
+                    *canonical = Some(dir.clone());
+                    dir
                 }
             }
         };
+        // Looked up on every try: another locker of this process may have
+        // made the source anew since.
+        let source = source(&dir)?;
         let paths = Paths {
             lock: dir.join(format!("{id}.lock")),
             stop: dir.join(format!("{id}.stop")),
-            source: source.id,
+            source,
         };
         let attempt = attempt(&dir, &paths, take_over)?;
         Ok((paths, attempt))
@@ -319,7 +349,7 @@ impl Locker for FileLocker {
             let result = match self.attempt(id, take_over) {
                 // The folder or our source file went away: make them anew.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    *self.resolved.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    *self.canonical.lock().unwrap_or_else(|e| e.into_inner()) = None;
                     self.attempt(id, take_over)
                 }
                 other => other,
@@ -369,7 +399,10 @@ fn attempt(dir: &Path, paths: &Paths, take_over: bool) -> io::Result<Attempt> {
         // A link may report failure although it took effect (over NFS,
         // say): what the lock file's name points at decides.
         let at = identity(&paths.lock)?;
-        if at == Some(paths.source) || held_files().contains_key(&paths.lock) {
+        if at == Some(paths.source)
+            || at.is_some_and(is_our_source)
+            || held_files().contains_key(&paths.lock)
+        {
             // Ours only if no other locker of this process holds it; a
             // successful link proves that, a failed one does not.
             if linked.is_ok() && at == Some(paths.source) {
@@ -425,7 +458,7 @@ fn owner(lock: &Path, ours: FileId) -> io::Result<Owner> {
     };
     // Linked to our source, or held by this process since before our
     // source was made anew.
-    if file == ours || held_files().contains_key(lock) {
+    if file == ours || is_our_source(file) || held_files().contains_key(lock) {
         return Ok(Owner::Alive);
     }
     let Some(content) = read_if_exists(lock)? else {

@@ -90,11 +90,14 @@ impl Drop for UploadLock {
         let Some(unlock) = self.unlock.take() else {
             return;
         };
+        // What must happen at once happens in the call; the rest runs on
+        // the runtime, if there is one.
+        let rest = unlock();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(unlock());
+                runtime.spawn(rest);
             }
-            Err(_) => tracing::warn!("upload lock dropped outside a tokio runtime; not released"),
+            Err(_) => tracing::debug!("upload lock dropped outside a tokio runtime"),
         }
     }
 }

@@ -120,6 +120,15 @@ impl Reservations {
         }
     }
 
+    /// Gives back up to `bytes` of upload `id`'s reservation.
+    fn sub(&mut self, id: &str, bytes: u64) {
+        if let Some((_, size)) = self.uploads.iter_mut().find(|(i, _)| i == id) {
+            let back = bytes.min(*size);
+            *size -= back;
+            self.total -= back;
+        }
+    }
+
     fn of(&self, id: &str) -> u64 {
         self.uploads
             .iter()
@@ -214,8 +223,9 @@ impl LimitedStore {
         }
     }
 
-    /// Makes room for `size` more bytes, never evicting `keep`.
-    async fn make_room(&self, size: u64, keep: &[&str]) -> Result<(), StoreError> {
+    /// Makes room for `size` more bytes, never evicting `keep`, and reserves
+    /// them for upload `id` in the same step, so nothing takes them between.
+    async fn make_room(&self, id: &str, size: u64, keep: &[&str]) -> Result<(), StoreError> {
         let limit = self.shared.limit;
         if size > limit {
             return Err(StoreError::TooLarge { size, limit });
@@ -223,8 +233,9 @@ impl LimitedStore {
         let mut tried: Vec<String> = Vec::new();
         loop {
             let victim = {
-                let reservations = self.reservations();
+                let mut reservations = self.reservations();
                 if reservations.total + size <= limit {
+                    reservations.add(id, size);
                     return Ok(());
                 }
                 if self.shared.policy == LimitPolicy::Refuse {
@@ -280,10 +291,15 @@ impl DataStore for LimitedStore {
         let mut loaded = self.shared.admission.lock().await;
         self.load(&mut loaded).await;
         let keep: Vec<&str> = info.partial_uploads.iter().map(String::as_str).collect();
-        self.make_room(size, &keep).await?;
-        let upload = self.shared.core.new_upload(info).await?;
-        self.reservations().add(&upload.info().id, size);
-        Ok(self.wrap(upload))
+        let id = info.id.clone();
+        self.make_room(&id, size, &keep).await?;
+        match self.shared.core.new_upload(info).await {
+            Ok(upload) => Ok(self.wrap(upload)),
+            Err(err) => {
+                self.reservations().sub(&id, size);
+                Err(err)
+            }
+        }
     }
 
     async fn get_upload(&self, id: &str) -> Result<Box<dyn Upload>, StoreError> {
@@ -353,15 +369,21 @@ impl Upload for LimitedUpload {
         });
         src.set_quota(quota.clone());
         let written = self.inner.write(src).await;
-        let kept = self.inner.info().offset.saturating_sub(before);
+        let id = self.inner.info().id.clone();
+        let durable = match &written {
+            Ok(offset) => Some(*offset),
+            // What a failed write kept is what the store reports now.
+            Err(_) => match self.store.shared.core.get_upload(&id).await {
+                Ok(upload) => Some(upload.info().offset),
+                Err(_) => None,
+            },
+        };
         let taken = quota.taken.load(std::sync::atomic::Ordering::SeqCst);
-        if taken > kept {
-            let mut reservations = self.store.reservations();
-            let id = &self.inner.info().id;
-            if let Some((_, size)) = reservations.uploads.iter_mut().find(|(i, _)| i == id) {
-                *size -= taken - kept;
-            }
-            reservations.total -= taken - kept;
+        // Unknown: keep it all reserved rather than undercount.
+        if let Some(kept) = durable.map(|d| d.saturating_sub(before)) {
+            self.store
+                .reservations()
+                .sub(&id, taken.saturating_sub(kept));
         }
         let offset = written?;
         if src.quota_exhausted() {
@@ -388,15 +410,13 @@ impl Upload for LimitedUpload {
         let mut loaded = self.store.shared.admission.lock().await;
         self.store.load(&mut loaded).await;
         let id = self.inner.info().id.clone();
-        let reserved = self.store.reservations().of(&id);
-        self.store
-            .make_room(length.saturating_sub(reserved), &[id.as_str()])
-            .await?;
-        self.inner.declare_length(length).await?;
-        self.store
-            .reservations()
-            .add(&id, length.saturating_sub(reserved));
-        Ok(())
+        let more = length.saturating_sub(self.store.reservations().of(&id));
+        self.store.make_room(&id, more, &[id.as_str()]).await?;
+        let declared = self.inner.declare_length(length).await;
+        if declared.is_err() {
+            self.store.reservations().sub(&id, more);
+        }
+        declared
     }
 
     async fn concatenate(&mut self, partials: &[FileInfo]) -> Result<(), StoreError> {

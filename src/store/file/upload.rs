@@ -12,7 +12,7 @@ use crate::info::FileInfo;
 use crate::store::{Content, Upload};
 
 /// A write at most this big, with no sync, is done in place.
-pub(super) const SMALL_WRITE: u64 = 256 * 1024;
+pub(super) const SMALL_WRITE: u64 = 64 * 1024;
 
 /// One upload of a [`FileStore`], opened for one request.
 pub(super) struct FileUpload {
@@ -147,7 +147,8 @@ impl Upload for FileUpload {
         let is_partial = self.info.is_partial;
         let sync_data = store.sync == SyncPolicy::AtFinish;
         let sync_meta = store.sync_meta();
-        let flipped = on_disk(sync_data || sync_meta, move || {
+        // A partial waits for the lock on its data file: on the pool.
+        let flipped = on_disk(sync_data || sync_meta || is_partial, move || {
             // Only a partial upload's `.info` is rewritten by others (the
             // finals it records), under a lock on its data file.
             let data = if sync_data || is_partial {
