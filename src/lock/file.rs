@@ -189,10 +189,10 @@ fn next_token() -> u64 {
 fn source(dir: &Path) -> io::Result<FileId> {
     let mut sources = SOURCES.lock().unwrap_or_else(|e| e.into_inner());
     let ours = dir.join(format!("{SOURCE_PREFIX}{}", std::process::id()));
-    if let Some(source) = sources.get(dir) {
-        if identity(&ours)? == Some(source.id) {
-            return Ok(source.id);
-        }
+    if let Some(source) = sources.get(dir)
+        && identity(&ours)? == Some(source.id)
+    {
+        return Ok(source.id);
     }
     if let Some(gone) = sources.remove(dir) {
         RETIRED.lock().unwrap_or_else(|e| e.into_inner()).push(gone);
