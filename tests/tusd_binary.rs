@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::tusd::{Tusd, free_port, start};
+use common::tusd::{command, launch, start};
 use common::{header_of, raw, read_response};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -636,28 +636,14 @@ async fn serves_a_unix_socket() {
 #[tokio::test]
 async fn flags_can_come_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tusd"))
-        .env("TUSD_HOST", "127.0.0.1")
-        .env("TUSD_PORT", port.to_string())
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tusd"));
+    cmd.env("TUSD_HOST", "127.0.0.1")
+        .env("TUSD_PORT", "0")
         .env("TUSD_UPLOAD_DIR", dir.path())
-        .env("TUSD_BASE_PATH", "/env-uploads/")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut answered = None;
-    for _ in 0..100 {
-        if TcpStream::connect(addr).await.is_ok() {
-            answered = Some(raw(addr, &post(addr, "/env-uploads/", ""), b"").await);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let (status, head, _) = answered.expect("tusd started from the environment");
+        .env("TUSD_BASE_PATH", "/env-uploads/");
+    let tusd = launch(cmd);
+    let addr = tusd.addr;
+    let (status, head, _) = raw(addr, &post(addr, "/env-uploads/", ""), b"").await;
     assert_eq!(status, 201);
     assert!(
         header_of(&head, "location")
@@ -862,41 +848,21 @@ async fn http_hooks_reach_https_receivers() {
     });
 
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_tusd"))
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--upload-dir",
-        ])
-        .arg(dir.path())
-        .args([
-            "--hooks-http",
-            &format!("https://127.0.0.1:{}/hooks", receiver.port()),
-        ])
-        .args([
-            "--hooks-enabled-events",
-            "pre-create",
-            "--hooks-http-retry",
-            "0",
-        ])
-        // The receiver's CA is the only trusted root.
-        .env("SSL_CERT_FILE", &ca)
-        .env_remove("SSL_CERT_DIR")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let tusd = Tusd { child, addr };
-    for _ in 0..100 {
-        if TcpStream::connect(addr).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut cmd = command(dir.path());
+    cmd.args([
+        "--hooks-http",
+        &format!("https://127.0.0.1:{}/hooks", receiver.port()),
+    ])
+    .args([
+        "--hooks-enabled-events",
+        "pre-create",
+        "--hooks-http-retry",
+        "0",
+    ])
+    // The receiver's CA is the only trusted root.
+    .env("SSL_CERT_FILE", &ca)
+    .env_remove("SSL_CERT_DIR");
+    let tusd = launch(cmd);
     let (status, head, body) = raw(tusd.addr, &post(tusd.addr, "/files/", ""), b"").await;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     assert_eq!(

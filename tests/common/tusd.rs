@@ -1,11 +1,10 @@
 //! The `tusd` binary, started for real on 127.0.0.1.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-use tokio::net::TcpStream;
 
 /// A running `tusd`, killed when dropped.
 pub struct Tusd {
@@ -28,40 +27,60 @@ impl Drop for Tusd {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A `tusd` command line over `dir`, on a port the system picks.
+pub fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tusd"));
+    cmd.args(["--host", "127.0.0.1", "--port", "0", "--upload-dir"])
+        .arg(dir);
+    cmd
 }
 
-/// Starts `tusd` over `dir` with `extra` flags, once it accepts connections.
-pub async fn start(dir: &Path, extra: &[&str]) -> Tusd {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_tusd"))
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--upload-dir",
-        ])
-        .arg(dir)
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    // Owned by the guard from here on, so the process is reaped whatever happens.
-    let tusd = Tusd { child, addr };
-    for _ in 0..100 {
-        if TcpStream::connect(addr).await.is_ok() {
-            return tusd;
+/// Starts `cmd` and waits for the address it says it listens on: the port
+/// is the system's pick, so parallel tests never meet on one (a port found
+/// free and then bound later may be taken by another test meanwhile).
+pub fn launch(mut cmd: Command) -> Tusd {
+    cmd.env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    // tusd logs to standard output.
+    let log = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads the log to its end, so that tusd never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(log).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = listening_on(&line)
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(addr);
+            }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    });
+    // Owned by the guard from here on, so the process is reaped whatever happens.
+    let mut tusd = Tusd {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    tusd.addr = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("tusd did not start");
+    tusd
+}
+
+/// The address in tusd's "serving … at http://HOST:PORT/…" line.
+fn listening_on(line: &str) -> Option<SocketAddr> {
+    if !line.contains("serving") {
+        return None;
     }
-    panic!("tusd did not start");
+    let rest = &line[line.find("://")? + 3..];
+    rest[..rest.find('/')?].parse().ok()
+}
+
+/// Starts `tusd` over `dir` with `extra` flags.
+pub async fn start(dir: &Path, extra: &[&str]) -> Tusd {
+    let mut cmd = command(dir);
+    cmd.args(extra);
+    launch(cmd)
 }
