@@ -194,8 +194,10 @@ impl MultiHasher {
 /// ```
 /// use tower_tus::checksum::{Checksum, Expected};
 ///
-/// let expected = Expected::Header(Checksum::parse("md5 XrY7u+Ae7tCTyyK7j1rNww==").unwrap());
-/// assert_eq!(expected.hasher().verify(&Checksum::parse("md5 XrY7u+Ae7tCTyyK7j1rNww==").unwrap()), false);
+/// let sum = Checksum::parse("md5 XrY7u+Ae7tCTyyK7j1rNww==").unwrap();
+/// let mut hasher = Expected::Header(sum.clone()).hasher();
+/// hasher.update(b"hello world");
+/// assert!(hasher.verify(&sum));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

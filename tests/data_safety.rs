@@ -100,17 +100,6 @@ fn streaming_patch(
     (tx, tokio::spawn(async move { send(&h, req).await }))
 }
 
-async fn patch(h: &UploadHandler, url: &str, offset: u64, bytes: &[u8]) -> Reply {
-    call(
-        h,
-        data(
-            tus(Method::PATCH, url).header("upload-offset", offset),
-            bytes,
-        ),
-    )
-    .await
-}
-
 fn digest(algorithm: Algorithm, bytes: &[u8]) -> String {
     let mut hasher = algorithm.hasher();
     hasher.update(bytes);
@@ -121,30 +110,12 @@ fn digest(algorithm: Algorithm, bytes: &[u8]) -> String {
     )
 }
 
-fn id_of(url: &str) -> String {
-    url.rsplit('/').next().unwrap().to_owned()
-}
-
 async fn stored(store: &Arc<dyn DataStore>, url: &str) -> Option<FileInfo> {
     store
         .get_upload(&id_of(url))
         .await
         .ok()
         .map(|u| u.info().clone())
-}
-
-async fn create_partial(h: &UploadHandler, len: usize) -> String {
-    let r = call(
-        h,
-        empty(
-            tus(Method::POST, "/files/")
-                .header("upload-length", len)
-                .header("upload-concat", "partial"),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    r.header("location").unwrap().to_owned()
 }
 
 async fn create_final(h: &UploadHandler, urls: &[&str]) -> Reply {
@@ -1135,4 +1106,130 @@ async fn a_streaming_deferred_upload_counts_against_new_creations() {
         "only 0 were left"
     );
     assert_eq!(offset(&h, &url).await, Some(60));
+}
+
+/// A store that counts how often each upload is opened, and can report a
+/// durable offset behind what it streamed.
+struct Counting {
+    inner: MemoryStore,
+    opens: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+    lag: u64,
+}
+
+struct Lagging {
+    inner: Box<dyn Upload>,
+    lag: u64,
+}
+
+#[async_trait]
+impl DataStore for Counting {
+    async fn new_upload(&self, info: FileInfo) -> Result<Box<dyn Upload>, StoreError> {
+        let lag = self.lag;
+        Ok(Box::new(Lagging {
+            inner: self.inner.new_upload(info).await?,
+            lag,
+        }))
+    }
+    async fn get_upload(&self, id: &str) -> Result<Box<dyn Upload>, StoreError> {
+        *self.opens.lock().unwrap().entry(id.to_owned()).or_default() += 1;
+        let lag = self.lag;
+        Ok(Box::new(Lagging {
+            inner: self.inner.get_upload(id).await?,
+            lag,
+        }))
+    }
+    fn extensions(&self) -> Extensions {
+        self.inner.extensions()
+    }
+}
+
+#[async_trait]
+impl Upload for Lagging {
+    fn info(&self) -> &FileInfo {
+        self.inner.info()
+    }
+    async fn write(&mut self, src: &mut tower_tus::body::UploadBody) -> Result<u64, StoreError> {
+        Ok(self.inner.write(src).await?.saturating_sub(self.lag))
+    }
+    async fn finish(&mut self) -> Result<(), StoreError> {
+        self.inner.finish().await
+    }
+    async fn content(
+        &self,
+        range: std::ops::Range<u64>,
+    ) -> Result<tower_tus::store::Content, StoreError> {
+        self.inner.content(range).await
+    }
+}
+
+fn counting(
+    lag: u64,
+) -> (
+    UploadHandler,
+    Arc<Mutex<std::collections::HashMap<String, usize>>>,
+) {
+    let opens = Arc::default();
+    let mut composer = StoreComposer::new();
+    composer.use_core(Counting {
+        inner: MemoryStore::new(),
+        opens: Arc::clone(&opens),
+        lag,
+    });
+    (UploadHandler::new(Config::new(composer)), opens)
+}
+
+#[tokio::test]
+async fn each_request_reads_an_upload_once() {
+    let (h, opens) = counting(0);
+    let url = create(&h, 10).await;
+    let id = id_of(&url);
+    let opened = |opens: &Arc<Mutex<std::collections::HashMap<String, usize>>>| {
+        opens.lock().unwrap().get(&id).copied().unwrap_or(0)
+    };
+    assert_eq!(opened(&opens), 0, "a creation opens nothing");
+    for (request, expected) in [
+        (
+            data(
+                tus(Method::PATCH, &url).header("upload-offset", "0"),
+                b"abc",
+            ),
+            StatusCode::NO_CONTENT,
+        ),
+        (empty(tus(Method::HEAD, &url)), StatusCode::OK),
+        (empty(Request::get(&url)), StatusCode::OK),
+    ] {
+        let before = opened(&opens);
+        assert_eq!(call(&h, request).await.status, expected);
+        assert_eq!(opened(&opens), before + 1, "one open per request");
+    }
+}
+
+#[tokio::test]
+async fn a_patch_answers_the_offset_the_store_says_is_durable() {
+    let (h, _) = counting(1);
+    let url = create(&h, 10).await;
+    let r = patch(&h, &url, 0, b"abcd").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // Four bytes streamed; the store vouches for three.
+    assert_eq!(r.header("upload-offset"), Some("3"));
+}
+
+#[tokio::test]
+async fn a_failed_finish_is_retried_by_the_next_patch_at_the_end() {
+    let store: Arc<dyn DataStore> = Arc::new(MemoryStore::new());
+    let hooks = Recorder::default();
+    hooks.failing_pre_finish.store(1, Ordering::SeqCst);
+    let h = UploadHandler::new(Config::new(composer(store.clone())).hooks(hooks.clone()));
+    let url = create(&h, 3).await;
+    assert_eq!(
+        patch(&h, &url, 0, b"abc").await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert!(!stored(&store, &url).await.unwrap().finished);
+    // The client retries at offset = length with nothing left to send.
+    let r = patch(&h, &url, 3, b"").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(r.header("upload-offset"), Some("3"));
+    assert!(stored(&store, &url).await.unwrap().finished);
+    assert_eq!(hooks.count(HookName::PreFinish), 2);
 }

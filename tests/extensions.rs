@@ -58,21 +58,6 @@ impl Completions {
     }
 }
 
-fn id_of(url: &str) -> String {
-    url.rsplit('/').next().unwrap().to_owned()
-}
-
-async fn patch(h: &UploadHandler, url: &str, offset: u64, bytes: &[u8]) -> Reply {
-    call(
-        h,
-        data(
-            tus(Method::PATCH, url).header("upload-offset", offset),
-            bytes,
-        ),
-    )
-    .await
-}
-
 async fn download(h: &UploadHandler, url: &str) -> Vec<u8> {
     let r = call(h, empty(Request::get(url))).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -270,17 +255,7 @@ async fn a_declared_length_below_the_offset_is_400(composer: StoreComposer) {
 // concatenation
 
 async fn create_partial(h: &UploadHandler, bytes: &[u8], finish: bool) -> String {
-    let r = call(
-        h,
-        empty(
-            tus(Method::POST, "/files/")
-                .header("upload-length", bytes.len())
-                .header("upload-concat", "partial"),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let url = r.header("location").unwrap().to_owned();
+    let url = common::create_partial(h, bytes.len()).await;
     if finish {
         assert_eq!(
             patch(h, &url, 0, bytes).await.status,

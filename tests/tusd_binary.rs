@@ -562,6 +562,65 @@ fn tool_or_skip(tool: &str) -> bool {
 }
 
 #[tokio::test]
+async fn each_data_sync_policy_makes_the_syncs_it_promises() {
+    if !tool_or_skip("strace") {
+        return;
+    }
+    for policy in ["each-write", "at-finish", "never"] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let trace = dir.path().join("trace");
+        let mut cmd = Command::new("strace");
+        cmd.args(["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync", "-o"])
+            .arg(&trace)
+            .arg(env!("CARGO_BIN_EXE_tusd"))
+            .args(["--host", "127.0.0.1", "--port", "0", "--upload-dir"])
+            .arg(&data)
+            .args(["--data-sync", policy]);
+        let tusd = launch(cmd);
+        let addr = tusd.addr;
+        let (status, head, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
+        assert_eq!(status, 201, "{policy}");
+        let url = header_of(&head, "location").unwrap();
+        let id = url.rsplit('/').next().unwrap().to_owned();
+        let (status, _, _) = raw(addr, &patch_head(addr, &url), b"0123456789").await;
+        assert_eq!(status, 204, "{policy}");
+        // What was synced before the answers came, by kind and file.
+        let syncs = std::fs::read_to_string(&trace).unwrap();
+        let synced = |call: &str, name: &str| {
+            syncs
+                .lines()
+                .any(|l| l.contains(&format!("{call}(")) && l.contains(name))
+        };
+        let data_file = format!("/{id}>");
+        let info_file = format!("/{id}.info>");
+        let folder = format!("{}>", data.canonicalize().unwrap().display());
+        match policy {
+            "each-write" => {
+                assert!(synced("fdatasync", &data_file), "{policy}: {syncs}");
+                assert!(synced("fsync", &info_file), "{policy}: {syncs}");
+                assert!(synced("fsync", &folder), "{policy}: {syncs}");
+            }
+            "at-finish" => {
+                // This PATCH finished the upload: its data is synced then.
+                assert!(synced("fdatasync", &data_file), "{policy}: {syncs}");
+                assert!(synced("fsync", &info_file), "{policy}: {syncs}");
+            }
+            _ => assert!(!syncs.contains("sync("), "{policy} syncs nothing: {syncs}"),
+        }
+        // strace leaves its tracee running when killed: end tusd first.
+        let strace_pid = tusd.child.id();
+        if let Ok(children) =
+            std::fs::read_to_string(format!("/proc/{strace_pid}/task/{strace_pid}/children"))
+        {
+            for pid in children.split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn serves_https_with_the_given_certificate() {
     if !tool_or_skip("openssl") || !tool_or_skip("curl") {
         return;

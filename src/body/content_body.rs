@@ -149,5 +149,3 @@ impl Body for ContentBody {
         }
     }
 }
-
-use std::future::Future;

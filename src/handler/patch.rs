@@ -70,7 +70,7 @@ impl UploadHandler {
             {
                 self.declare_length(&mut open, len).await?;
             }
-            let offset = open.write_body(body, checksum).await?.offset;
+            let offset = open.write_body(body, checksum).await?;
             let finish = open.finish_if_complete().await?;
             Ok((offset, finish))
         }

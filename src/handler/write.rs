@@ -10,12 +10,6 @@ use crate::error::{BoxError, TusError};
 use crate::events::EventKind;
 use crate::hooks::HookResponse;
 
-/// How a written body ended, when it did not fail the request.
-pub(super) struct Written {
-    /// The durable offset after the write.
-    pub(super) offset: u64,
-}
-
 impl OpenUpload {
     /// Streams `body` into the upload at its offset, under the lock this
     /// request holds, and returns the durable offset.
@@ -28,7 +22,7 @@ impl OpenUpload {
         &mut self,
         body: B,
         checksum: Option<Expected>,
-    ) -> Result<Written, TusError>
+    ) -> Result<u64, TusError>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -89,10 +83,10 @@ impl OpenUpload {
             }
         }
         match end {
-            Some(BodyEnd::Complete) | None => Ok(Written { offset }),
+            Some(BodyEnd::Complete) | None => Ok(offset),
             // A body longer than the upload: what fit completed it, the rest
             // is ignored, as tusd does.
-            Some(BodyEnd::TooLarge) if self.upload.info().is_complete() => Ok(Written { offset }),
+            Some(BodyEnd::TooLarge) if self.upload.info().is_complete() => Ok(offset),
             Some(other) => Err(self.interrupted(other)),
         }
     }

@@ -113,6 +113,38 @@ pub async fn create(handler: &UploadHandler, length: u64) -> String {
     r.header("location").unwrap().to_owned()
 }
 
+/// The id in an upload URL.
+pub fn id_of(url: &str) -> String {
+    url.rsplit('/').next().unwrap().to_owned()
+}
+
+/// A PATCH of `bytes` at `offset`.
+pub async fn patch(handler: &UploadHandler, url: &str, offset: u64, bytes: &[u8]) -> Reply {
+    call(
+        handler,
+        data(
+            tus(Method::PATCH, url).header("upload-offset", offset),
+            bytes,
+        ),
+    )
+    .await
+}
+
+/// Creates a partial upload of `len` bytes and returns its URL.
+pub async fn create_partial(handler: &UploadHandler, len: usize) -> String {
+    let r = call(
+        handler,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", len)
+                .header("upload-concat", "partial"),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.header("location").unwrap().to_owned()
+}
+
 pub async fn offset(handler: &UploadHandler, url: &str) -> Option<u64> {
     let r = call(handler, empty(tus(Method::HEAD, url))).await;
     r.header("upload-offset").map(|v| v.parse().unwrap())
