@@ -11,13 +11,19 @@ use std::task::{Context, Poll, Waker};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let signal = Signal::new();
-/// let waiter = tokio::spawn({
-///     let signal = signal.clone();
-///     async move { signal.raised().await }
-/// });
+/// // Any number of tasks wait on one signal, and all of them wake.
+/// let waiters: Vec<_> = (0..3)
+///     .map(|_| {
+///         let signal = signal.clone();
+///         tokio::spawn(async move { signal.raised().await })
+///     })
+///     .collect();
+/// tokio::task::yield_now().await;
 /// assert!(!signal.is_raised());
 /// signal.raise();
-/// waiter.await.unwrap();
+/// for waiter in waiters {
+///     waiter.await.unwrap();
+/// }
 /// assert!(signal.is_raised());
 /// # }
 /// ```
