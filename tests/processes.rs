@@ -187,6 +187,9 @@ async fn a_lock_left_by_a_killed_process_is_taken_over() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(lock.exists(), "the running PATCH holds a lock file");
+    // Killed once its bytes are written (bytes still in the kernel's socket
+    // buffer die with the process).
+    wait_for_offset(a.addr, &url, 5).await;
     a.kill9();
     assert!(lock.exists(), "a killed process leaves its lock behind");
     let b = start(dir.path(), &[]).await;
@@ -278,8 +281,9 @@ async fn kill_9_during_a_concatenation_and_every_final_completes() {
             .unwrap();
         s.write_all(&part).await.unwrap();
         if i == 1 {
-            // The request that concatenates three 64 MiB finals: cut short.
-            tokio::time::sleep(Duration::from_millis(150)).await;
+            // The request that concatenates three 64 MiB finals: cut short
+            // once its last byte is on disk, while it finishes and copies.
+            wait_for_offset(tusd.addr, url, part.len() as u64).await;
             tusd.kill9();
             break;
         }
