@@ -1233,3 +1233,77 @@ async fn a_failed_finish_is_retried_by_the_next_patch_at_the_end() {
     assert!(stored(&store, &url).await.unwrap().finished);
     assert_eq!(hooks.count(HookName::PreFinish), 2);
 }
+
+/// Pre-finish fails once, then answers only after a while.
+#[derive(Clone, Default)]
+struct SlowSecondFinish {
+    calls: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Hooks for SlowSecondFinish {
+    async fn pre_finish(&self, _: &HookEvent) -> Result<HookResponse, HookError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(HookError::new("not now"));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(HookResponse::default())
+    }
+}
+
+#[tokio::test]
+async fn a_head_or_get_whose_client_went_away_still_finishes_the_upload() {
+    for method in [Method::HEAD, Method::GET] {
+        let store: Arc<dyn DataStore> = Arc::new(MemoryStore::new());
+        let h = UploadHandler::new(
+            Config::new(composer(store.clone())).hooks(SlowSecondFinish::default()),
+        );
+        let url = create(&h, 3).await;
+        assert_eq!(
+            patch(&h, &url, 0, b"abc").await.status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        // This request retries the finish, and its client leaves midway.
+        let gone = tokio::time::timeout(
+            Duration::from_millis(50),
+            call(&h, empty(tus(method.clone(), &url))),
+        )
+        .await;
+        assert!(gone.is_err(), "{method}: the client gave up first");
+        eventually(5, || async { stored(&store, &url).await.unwrap().finished }).await;
+    }
+}
+
+#[tokio::test]
+async fn a_creation_with_upload_that_stalls_or_overflows_tells_where_the_upload_is() {
+    let h = UploadHandler::new(
+        memory_config()
+            .network_timeout(Duration::from_millis(200))
+            .max_size(10),
+    );
+    // Stalls after 4 bytes.
+    let (tx, body) = Channel::new();
+    let req = tus(Method::POST, "/files/")
+        .header("upload-length", "10")
+        .header("content-type", "application/offset+octet-stream")
+        .body(body)
+        .unwrap();
+    tx.send(Bytes::from_static(b"0123")).await.unwrap();
+    let r = send(&h, req).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
+    let url = r.header("location").expect("the upload's URL").to_owned();
+    assert_eq!(r.header("upload-offset"), Some("4"));
+    assert_eq!(offset(&h, &url).await, Some(4));
+    drop(tx);
+    // A deferred length: more bytes than the server's maximum.
+    let req = tus(Method::POST, "/files/")
+        .header("upload-defer-length", "1")
+        .header("content-type", "application/offset+octet-stream")
+        .body(Frames::new(&[b"0123456", b"789abc"]))
+        .unwrap();
+    let r = send(&h, req).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    let url = r.header("location").expect("the upload's URL").to_owned();
+    assert_eq!(r.header("upload-offset"), Some("10"));
+    assert_eq!(offset(&h, &url).await, Some(10));
+}
