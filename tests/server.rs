@@ -229,7 +229,7 @@ async fn expect_100_continue_is_honoured() {
 }
 
 #[tokio::test]
-async fn a_lock_that_is_never_released_times_out_with_500() {
+async fn a_lock_that_is_never_released_times_out_with_423() {
     use tower_tus::Locker;
     use tower_tus::lock::MemoryLocker;
     use tower_tus::store::MemoryStore;
