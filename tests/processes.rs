@@ -126,17 +126,25 @@ async fn racing_patches_through_two_processes_never_interleave() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (start(dir.path(), &[]).await, start(dir.path(), &[]).await);
     for round in 0..4 {
-        let data = pattern(2 << 20);
+        // Each racer sends bytes of its own, so that a mix would show.
+        let ours = pattern(2 << 20);
+        let theirs: Vec<u8> = ours.iter().map(|b| b ^ 0x55).collect();
         let url = create(a.addr, "Upload-Length: 2097152\r\n").await;
-        let racers = [a.addr, b.addr].map(|addr| {
-            let (url, data) = (url.clone(), data.clone());
+        // Both are midway through their bodies at once before either ends.
+        let midway = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let racers = [(a.addr, ours.clone()), (b.addr, theirs.clone())].map(|(addr, data)| {
+            let (url, midway) = (url.clone(), midway.clone());
             tokio::spawn(async move {
                 let mut s = TcpStream::connect(addr).await.unwrap();
                 s.write_all(patch_head(addr, &url, 0, data.len(), "").as_bytes())
                     .await
                     .unwrap();
+                let (first, rest) = data.split_at(1 << 20);
                 // The loser may be cut off mid-body.
-                for chunk in data.chunks(64 << 10) {
+                let _ = s.write_all(first).await;
+                midway.wait().await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                for chunk in rest.chunks(64 << 10) {
                     if s.write_all(chunk).await.is_err() {
                         break;
                     }
@@ -151,12 +159,12 @@ async fn racing_patches_through_two_processes_never_interleave() {
         let id = url.rsplit('/').next().unwrap();
         let stored = std::fs::read(dir.path().join(id)).unwrap();
         assert!(
-            stored.len() <= data.len(),
+            stored.len() <= ours.len(),
             "round {round}: {} bytes",
             stored.len()
         );
         assert!(
-            stored == data[..stored.len()],
+            stored == ours[..stored.len()] || stored == theirs[..stored.len()],
             "round {round}: interleaved bytes"
         );
         assert!(
@@ -301,4 +309,76 @@ async fn kill_9_during_a_concatenation_and_every_final_completes() {
         assert_eq!(offset, whole.len() as u64);
         assert!(std::fs::read(dir.path().join(id)).unwrap() == whole, "{id}");
     }
+}
+
+/// The disk fills up while a checksummed chunk is being staged: `tusd` runs
+/// under a file size limit (with `SIGXFSZ` ignored, so writes past it fail
+/// with `EFBIG` as on a full disk), and the chunk outgrows it midway.
+#[tokio::test]
+async fn a_disk_that_fills_while_a_checksummed_chunk_is_staged_leaves_the_upload_as_it_was() {
+    const LIMIT: usize = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; exec prlimit --fsize={LIMIT} -- \"$0\" \"$@\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_tusd"))
+        .args(["--host", "127.0.0.1", "--port", "0", "--upload-dir"])
+        .arg(dir.path());
+    let tusd = common::tusd::launch(cmd);
+    let addr = tusd.addr;
+    let url = create(addr, "Upload-Length: 3145728\r\n").await;
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    let data = pattern(3 << 20);
+
+    // A first verified chunk well within the limit.
+    let first = &data[..LIMIT / 2];
+    let (status, reply, _) = raw(
+        addr,
+        &patch_head(addr, &url, 0, first.len(), &sha1(first)),
+        first,
+    )
+    .await;
+    assert_eq!(status, 204, "{reply}");
+
+    // The next one cannot be staged whole: the store fails midway.
+    let second = &data[LIMIT / 2..LIMIT / 2 + 2 * LIMIT];
+    // The server answers before the body ends: the client's writes may fail.
+    let std = TcpStream::connect(addr).await.unwrap().into_std().unwrap();
+    let mut writer = TcpStream::from_std(std.try_clone().unwrap()).unwrap();
+    let mut reader = TcpStream::from_std(std).unwrap();
+    let request = [
+        patch_head(addr, &url, LIMIT / 2, second.len(), &sha1(second)).into_bytes(),
+        second.to_vec(),
+    ]
+    .concat();
+    tokio::spawn(async move { writer.write_all(&request).await });
+    let (status, reply, _) = read_response(&mut reader).await;
+    assert_eq!(status, 500, "{reply}");
+    assert_eq!(head(addr, &url).await, (200, Some(LIMIT as u64 / 2)));
+    assert_eq!(
+        std::fs::read(dir.path().join(&id)).unwrap(),
+        first,
+        "no byte of the failed chunk reached the upload"
+    );
+    assert!(
+        !dir.path().join(format!("{id}.chunk")).exists(),
+        "the staged chunk is gone"
+    );
+
+    // What fits still goes through, verified, after the failure.
+    let third = &data[LIMIT / 2..LIMIT - 1000];
+    let (status, reply, _) = raw(
+        addr,
+        &patch_head(addr, &url, LIMIT / 2, third.len(), &sha1(third)),
+        third,
+    )
+    .await;
+    assert_eq!(status, 204, "{reply}");
+    assert_eq!(
+        header_of(&reply, "upload-offset"),
+        Some((LIMIT - 1000).to_string())
+    );
+    assert!(std::fs::read(dir.path().join(&id)).unwrap() == data[..LIMIT - 1000]);
 }

@@ -349,13 +349,14 @@ where
     }
 }
 
-async fn logged<S>(
+/// Serves one request once `app` says it is ready, and logs it.
+async fn logged<S, B, ResBody>(
     mut app: S,
-    req: Request<Incoming>,
+    req: Request<B>,
     peer: Option<SocketAddr>,
-) -> Result<Response<AppBody>, Infallible>
+) -> Result<Response<ResBody>, Infallible>
 where
-    S: Service<Request<Incoming>, Response = Response<AppBody>, Error = Infallible>,
+    S: Service<Request<B>, Response = Response<ResBody>, Error = Infallible>,
 {
     let start = Instant::now();
     let method = req.method().clone();
@@ -391,5 +392,49 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// Ready only from its third poll on; a call before that is a bug.
+    #[derive(Clone, Default)]
+    struct SlowToReady {
+        polls: Arc<AtomicUsize>,
+    }
+
+    impl Service<Request<()>> for SlowToReady {
+        type Response = Response<()>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response<()>, Infallible>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            if self.polls.fetch_add(1, Ordering::SeqCst) < 2 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _req: Request<()>) -> Self::Future {
+            assert!(
+                self.polls.load(Ordering::SeqCst) > 2,
+                "called before it was ready"
+            );
+            std::future::ready(Ok(Response::new(())))
+        }
+    }
+
+    #[tokio::test]
+    async fn each_request_waits_until_the_app_is_ready() {
+        let app = SlowToReady::default();
+        let res = logged(app.clone(), Request::new(()), None).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(app.polls.load(Ordering::SeqCst), 3);
     }
 }
