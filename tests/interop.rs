@@ -1,45 +1,98 @@
-//! Real tus clients (tus-js-client, tuspy) against the `tusd` binary.
-//!
-//! Runs `scripts/interop.sh` with the `tusd` built for this test run. The
-//! clients come from `../shared/tools`; when they cannot be found or
-//! installed the test is skipped with a loud message, except under
-//! `CI=true`, where that is a failure.
+//! Real tus clients against the `tusd` binary on 127.0.0.1: tus-js-client
+//! and tuspy, pinned in `interop/` and installed by `interop/install.sh`.
+//! Each scenario uploads a file of 8 MiB and a bit, downloads it back, and
+//! the test compares the bytes in the upload folder with the file.
 #![cfg(feature = "cli")]
+
+mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-fn skip_or_fail(why: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("interop clients unavailable in CI: {why}");
-    }
-    eprintln!("\n!!!!!!!! SKIPPING the real-client interop test: {why} !!!!!!!!\n");
+use common::tools;
+
+fn file_of(dir: &Path) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let data: Vec<u8> = (0..(8 << 20) + 12_345)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(dir.join("file.bin"), &data).unwrap();
+    data
 }
 
-#[test]
-fn tus_js_client_and_tuspy_upload_cut_resume_and_download() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let tools = std::env::var("TUS_TOOLS").unwrap_or_else(|_| "../shared/tools".into());
-    if !root.join(&tools).join("clients/tusjs-upload.mjs").exists()
-        && !Path::new(&tools).join("clients/tusjs-upload.mjs").exists()
-    {
-        return skip_or_fail(&format!("{tools} not found"));
-    }
-    if Command::new("node").arg("--version").output().is_err() {
-        return skip_or_fail("node is not installed");
-    }
-    let out = Command::new("bash")
-        .arg(root.join("scripts/interop.sh"))
-        .current_dir(root)
-        .env("TUSD_BIN", env!("CARGO_BIN_EXE_tusd"))
-        .env("TUS_TOOLS", &tools)
+/// Runs `client` over a fresh `tusd` and checks what reached the disk.
+async fn run(client: &str, scenario: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let data = file_of(work.path());
+    let uploads = work.path().join("uploads");
+    let tusd = common::tusd::start(&uploads, &[]).await;
+    let endpoint = format!("http://{}/files/", tusd.addr);
+    let interop = tools::interop_dir();
+    let mut cmd = match client {
+        "tus-js-client" => {
+            let mut cmd = Command::new("node");
+            cmd.arg(interop.join("tus-js-client.mjs"));
+            cmd
+        }
+        _ => {
+            let mut cmd = Command::new(interop.join(".venv/bin/python"));
+            cmd.arg(interop.join("tuspy-client.py"));
+            cmd
+        }
+    };
+    let out = cmd
+        .arg(scenario)
+        .arg(&endpoint)
+        .arg(work.path().join("file.bin"))
         .output()
-        .expect("bash runs");
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.status.success() && stdout.contains("INTEROP OK"),
-        "interop failed ({}):\n{stdout}\n{stderr}",
-        out.status
+        out.status.success() && stdout.contains(&format!("OK {scenario}")),
+        "{client} {scenario} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("UPLOAD_URL "))
+        .last()
+        .unwrap();
+    let id = url.rsplit('/').next().unwrap();
+    assert!(
+        std::fs::read(uploads.join(id)).unwrap() == data,
+        "the bytes on disk are the file's"
     );
 }
+
+macro_rules! scenarios {
+    ($client:literal, $needs:literal: $($test:ident => $scenario:literal),* $(,)?) => {
+        $(#[tokio::test]
+        async fn $test() {
+            if !tools::wanted(stringify!($test), $needs) {
+                return;
+            }
+            tools::install(false);
+            run($client, $scenario).await;
+        })*
+    };
+}
+
+scenarios!("tus-js-client", "Node.js and tus-js-client":
+    tus_js_client_uploads_a_file_in_one_patch => "whole",
+    tus_js_client_cut_mid_body_resumes_from_every_byte_that_arrived => "cut-resume",
+    tus_js_client_creates_with_upload => "with-upload",
+    tus_js_client_uploads_in_parallel_and_concatenates => "parallel",
+    tus_js_client_uploads_with_a_deferred_length => "deferred",
+);
+
+scenarios!("tuspy", "Python and tuspy":
+    tuspy_uploads_in_chunks => "chunked",
+    tuspy_stopped_part_way_resumes_by_url => "stop-resume",
+    tuspy_sends_a_checksum_with_every_chunk => "checksum",
+);

@@ -550,22 +550,15 @@ async fn the_metrics_endpoint_moves_with_uploads() {
     );
 }
 
-fn tool_or_skip(tool: &str) -> bool {
-    if Command::new(tool).arg("--version").output().is_ok() {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{tool} is needed for this test in CI");
-    }
-    eprintln!("\n!!!!!!!! SKIPPING: {tool} is not installed !!!!!!!!\n");
-    false
-}
-
 #[tokio::test]
 async fn each_data_sync_policy_makes_the_syncs_it_promises() {
-    if !tool_or_skip("strace") {
+    if !common::tools::wanted(
+        "each_data_sync_policy_makes_the_syncs_it_promises",
+        "strace",
+    ) {
         return;
     }
+    common::tools::require("strace");
     for policy in ["each-write", "at-finish", "never"] {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -622,37 +615,56 @@ async fn each_data_sync_policy_makes_the_syncs_it_promises() {
 
 #[tokio::test]
 async fn serves_https_with_the_given_certificate() {
-    if !tool_or_skip("openssl") || !tool_or_skip("curl") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = self_signed(dir.path());
+    let certs = Certs::new(dir.path());
     let data = dir.path().join("data");
     let tusd = start(
         &data,
         &[
             "--tls-certificate",
-            cert.to_str().unwrap(),
+            certs.leaf.to_str().unwrap(),
             "--tls-key",
-            key.to_str().unwrap(),
+            certs.leaf_key.to_str().unwrap(),
         ],
     )
     .await;
-    let out = Command::new("curl")
-        .args(["-s", "-i", "-X", "OPTIONS", "--cacert"])
-        .arg(&cert)
-        .arg(format!("https://127.0.0.1:{}/files/", tusd.addr.port()))
-        .output()
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.add(certs.ca_der.clone()).unwrap();
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = TcpStream::connect(tusd.addr).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
-    assert!(text.contains("tus-version: 1.0.0"), "{text}");
+    let reply = exchange(
+        &mut tls,
+        "OPTIONS /files/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("http/1.1 200"), "{reply}");
+    assert!(reply.contains("tus-version: 1.0.0"), "{reply}");
+}
+
+/// Sends `request` and reads until the server closes, lower-cased.
+async fn exchange<S>(stream: &mut S, request: &str) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut reply)).await;
+    String::from_utf8_lossy(&reply).to_ascii_lowercase()
 }
 
 #[tokio::test]
 async fn serves_a_unix_socket() {
-    if !tool_or_skip("curl") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("tusd.sock");
     let mut child = Command::new(env!("CARGO_BIN_EXE_tusd"))
@@ -664,32 +676,22 @@ async fn serves_a_unix_socket() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut stream = None;
     for _ in 0..100 {
-        if sock.exists() {
+        if let Ok(s) = tokio::net::UnixStream::connect(&sock).await {
+            stream = Some(s);
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-i",
-            "-X",
-            "POST",
-            "-H",
-            "Tus-Resumable: 1.0.0",
-            "-H",
-            "Upload-Length: 3",
-            "--unix-socket",
-        ])
-        .arg(&sock)
-        .arg("http://localhost/files/")
-        .output()
-        .unwrap();
+    let reply = exchange(
+        &mut stream.expect("tusd listens on its socket"),
+        "POST /files/ HTTP/1.1\r\nHost: localhost\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 3\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     let _ = child.kill();
     let _ = child.wait();
-    let text = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
-    assert!(text.starts_with("http/1.1 201"), "{text}");
+    assert!(reply.starts_with("http/1.1 201"), "{reply}");
 }
 
 #[tokio::test]
@@ -768,94 +770,49 @@ async fn a_stalled_patch_is_ended_after_the_network_timeout() {
     assert_eq!(std::fs::read(dir.path().join(id)).unwrap(), b"0123");
 }
 
-fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args([
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    (cert, key)
+/// A CA and a certificate for localhost and 127.0.0.1 signed by it, as PEM
+/// files: rustls refuses a self-signed certificate used as the server's own.
+struct Certs {
+    ca: std::path::PathBuf,
+    ca_der: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+    leaf: std::path::PathBuf,
+    leaf_key: std::path::PathBuf,
 }
 
-/// A CA, and a server certificate for 127.0.0.1 signed by it: rustls, unlike
-/// curl, refuses a self-signed CA certificate used as the server's own.
-fn ca_signed(
-    dir: &std::path::Path,
-) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    let (ca, _) = self_signed(dir);
-    let run = |args: &[&str]| {
-        let ok = Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .stderr(Stdio::null())
-            .status()
+impl Certs {
+    fn new(dir: &std::path::Path) -> Certs {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+                .unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca)
             .unwrap();
-        assert!(ok.success(), "openssl {args:?}");
-    };
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-    ]);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "cert.pem",
-        "-CAkey",
-        "key.pem",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "leaf.ext",
-        "-out",
-        "leaf.pem",
-    ]);
-    (ca, dir.join("leaf.pem"), dir.join("leaf.key"))
+        let certs = Certs {
+            ca: dir.join("ca.pem"),
+            ca_der: ca.der().clone(),
+            leaf: dir.join("leaf.pem"),
+            leaf_key: dir.join("leaf.key"),
+        };
+        std::fs::write(&certs.ca, ca.pem()).unwrap();
+        std::fs::write(&certs.leaf, leaf.pem()).unwrap();
+        std::fs::write(&certs.leaf_key, leaf_key.serialize_pem()).unwrap();
+        certs
+    }
 }
 
 #[tokio::test]
 async fn http_hooks_reach_https_receivers() {
-    if !tool_or_skip("openssl") {
-        return;
-    }
     let certs_dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = ca_signed(certs_dir.path());
+    let Certs {
+        ca,
+        leaf: cert,
+        leaf_key: key,
+        ..
+    } = Certs::new(certs_dir.path());
     let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
         std::fs::File::open(&cert).unwrap(),
     ))

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unused_macros)]
 
+pub mod tools;
 #[cfg(feature = "cli")]
 pub mod tusd;
 

@@ -3,25 +3,22 @@
 # interleaved in the same run:
 #   1. one 1 GiB upload in a single PATCH over loopback into the file store,
 #      for each data sync policy (--data-sync each-write, at-finish, never),
-#      against the ceiling (examples/ceiling.rs: a bare hyper server that
+#      against the ceiling (bench/src/bin/ceiling.rs: a bare hyper server that
 #      appends each body to one file), against the ceiling syncing each PATCH,
-#      and against tus-node-server (../shared/tools);
+#      and against tus-node-server (pinned in interop/);
 #   2. 2,000 uploads of 16 KiB at concurrency 16 (POST + PATCH + HEAD each),
 #      for the default policy and for `never`, against the ceiling (syncing
 #      and not) and against tus-node-server;
 #   3. tusd's peak RSS while 500 uploads trickle in at once at 8 KiB/s.
-# Usage: scripts/bench.sh [ROUNDS]   (default 3)
+# Usage: bench/bench.sh [ROUNDS]   (default 3)
 # BENCH_DIR=/dev/shm/x puts the upload folders on tmpfs (default: under target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
-TOOLS=${TUS_TOOLS:-../shared/tools}
-if [ ! -w "$TOOLS" ]; then
-  [ -d /tmp/tus-tools ] || cp -r "$TOOLS" /tmp/tus-tools
-  TOOLS=/tmp/tus-tools
-fi
-cargo build --quiet --release --features cli --bin tusd --example loadgen --example ceiling
-LOADGEN=./target/release/examples/loadgen
+bash interop/install.sh >/dev/null
+cargo build --quiet --release --features cli --bin tusd
+cargo build --quiet --release -p tower-tus-bench
+LOADGEN=./target/release/loadgen
 WORK=${BENCH_DIR:-$(mktemp -d -p "$PWD/target" bench.XXXXXX)}
 mkdir -p "$WORK"
 PIDS=()
@@ -40,7 +37,7 @@ start_tusd() { # NAME POLICY
 }
 start_ceiling() { # NAME [sync]
   local port; port=$(free_port); mkdir -p "$WORK/$1"
-  ./target/release/examples/ceiling "$port" "$WORK/$1" ${2:-} >"$WORK/$1.log" 2>&1 &
+  ./target/release/ceiling "$port" "$WORK/$1" ${2:-} >"$WORK/$1.log" 2>&1 &
   PIDS+=("$!"); wait_port "$port"
   URL[$1]="http://127.0.0.1:$port/files/"; DIR[$1]="$WORK/$1"
 }
@@ -57,8 +54,9 @@ start_tusd each-write each-write
 start_tusd at-finish at-finish
 start_tusd never never
 NODE_PORT=$(free_port); mkdir -p "$WORK/node"
-eval "$("$TOOLS/peers/start-node-tus-server.sh" "$NODE_PORT" "$WORK/node" | grep -E '^(ENDPOINT|PID)=')"
-PIDS+=("$PID"); URL[node]=$ENDPOINT; DIR[node]="$WORK/node"
+node interop/tus-node-server.mjs "$NODE_PORT" "$WORK/node" >"$WORK/node.log" 2>&1 &
+PIDS+=("$!"); wait_port "$NODE_PORT"
+URL[node]="http://127.0.0.1:$NODE_PORT/files/"; DIR[node]="$WORK/node"
 
 BIG=(ceiling ceiling-sync each-write at-finish never node)
 GIB=$((1 << 30))
