@@ -172,6 +172,37 @@ impl Cors {
         self
     }
 
+    /// Allows these request methods besides the ones tus needs
+    /// (tusd's `-cors-allow-methods`). Names that are not valid HTTP
+    /// methods are left out.
+    ///
+    /// ```
+    /// let cors = tower_tus::cors::Cors::new().allow_methods(["PUT"]);
+    /// # let _ = cors;
+    /// ```
+    #[must_use]
+    pub fn allow_methods<I, S>(mut self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut all = self
+            .allow_methods
+            .to_str()
+            .unwrap_or(ALLOW_METHODS)
+            .to_owned();
+        for m in methods {
+            if http::Method::from_bytes(m.as_ref().as_bytes()).is_ok() {
+                all.push_str(", ");
+                all.push_str(m.as_ref());
+            }
+        }
+        if let Ok(value) = HeaderValue::from_str(&all) {
+            self.allow_methods = value;
+        }
+        self
+    }
+
     /// Exposes these response headers besides the tus ones.
     #[must_use]
     pub fn expose_headers<I, S>(mut self, headers: I) -> Self

@@ -651,6 +651,41 @@ async fn serves_https_with_the_given_certificate() {
     assert!(reply.contains("tus-version: 1.0.0"), "{reply}");
 }
 
+#[tokio::test]
+async fn tls_mode_tls13_refuses_tls12_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = Certs::new(dir.path());
+    let data = dir.path().join("data");
+    let leaf = format!("--tls-certificate={}", certs.leaf.display());
+    let key = format!("--tls-key={}", certs.leaf_key.display());
+    let handshake =
+        |addr: SocketAddr, version: &'static tokio_rustls::rustls::SupportedProtocolVersion| {
+            let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+            roots.add(certs.ca_der.clone()).unwrap();
+            let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(Arc::new(
+                tokio_rustls::rustls::crypto::ring::default_provider(),
+            ))
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            async move {
+                let tcp = TcpStream::connect(addr).await.unwrap();
+                tokio_rustls::TlsConnector::from(Arc::new(config))
+                    .connect("localhost".try_into().unwrap(), tcp)
+                    .await
+                    .is_ok()
+            }
+        };
+    use tokio_rustls::rustls::version::{TLS12, TLS13};
+    let tls13 = start(&data, &[&leaf, &key, "-tls-mode=tls13"]).await;
+    assert!(handshake(tls13.addr, &TLS13).await);
+    assert!(!handshake(tls13.addr, &TLS12).await, "TLS 1.2 is refused");
+    let tls12 = start(&data, &[&leaf, &key, "-tls-mode", "tls12"]).await;
+    assert!(handshake(tls12.addr, &TLS12).await);
+    assert!(handshake(tls12.addr, &TLS13).await);
+}
+
 /// Sends `request` and reads until the server closes, lower-cased.
 async fn exchange<S>(stream: &mut S, request: &str) -> String
 where

@@ -132,7 +132,10 @@ impl UploadHandler {
 
     /// An upload now exists: count it, tell subscribers and post-create.
     pub(super) fn created(&self, info: &FileInfo, details: &Arc<RequestDetails>) {
-        tracing::info!(id = %info.id, size = ?info.size, "upload created");
+        match info.size {
+            Some(size) => tracing::info!(id = %info.id, size, "upload created"),
+            None => tracing::info!(id = %info.id, size = "deferred", "upload created"),
+        }
         self.inner.metrics.created();
         self.emit(EventKind::Created, info, details);
         self.post_hook(HookName::PostCreate, info, details);

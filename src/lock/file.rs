@@ -16,9 +16,9 @@ use super::{LockError, LockMode, Locker, Signal, Unlock, UploadLock};
 use crate::composer::StoreComposer;
 use crate::id::is_valid_id;
 
-/// How often a waiting request looks at the lock file again.
+/// How often a waiting request looks at the lock file again, by default.
 const ACQUIRER_POLL: Duration = Duration::from_millis(50);
-/// How often a holder looks for a `.stop` request and for its lock file.
+/// How often a holder looks for a `.stop` request and for its lock file, by default.
 const HOLDER_POLL: Duration = Duration::from_millis(100);
 /// Lock files that vanish or turn out stale again and again between our
 /// looks mean heavy contention; after this many rounds we report the lock
@@ -88,6 +88,8 @@ const SOURCE_PREFIX: &str = ".tusd-lock.";
 #[derive(Clone, Debug)]
 pub struct FileLocker {
     dir: PathBuf,
+    holder_poll: Duration,
+    acquirer_poll: Duration,
     held: Arc<Mutex<HashMap<String, Holder>>>,
     /// The folder's canonical path, once it exists.
     canonical: Arc<Mutex<Option<PathBuf>>>,
@@ -237,9 +239,36 @@ impl FileLocker {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         FileLocker {
             dir: dir.into(),
+            holder_poll: HOLDER_POLL,
+            acquirer_poll: ACQUIRER_POLL,
             held: Arc::default(),
             canonical: Arc::default(),
         }
+    }
+
+    /// How often a holder looks for a release request from another process
+    /// (default 100 ms, tusd's `-filelock-holder-poll-interval`). A client
+    /// reconnecting elsewhere waits up to this long for its old request to let go.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_tus::lock::FileLocker;
+    ///
+    /// let locker = FileLocker::new("./uploads")
+    ///     .holder_poll_interval(Duration::from_millis(250))
+    ///     .acquirer_poll_interval(Duration::from_millis(100));
+    /// # let _ = locker;
+    /// ```
+    pub fn holder_poll_interval(mut self, every: Duration) -> Self {
+        self.holder_poll = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How often a request waiting for a lock held by another process looks
+    /// again (default 50 ms, tusd's `-filelock-acquirer-poll-interval`).
+    pub fn acquirer_poll_interval(mut self, every: Duration) -> Self {
+        self.acquirer_poll = every.max(Duration::from_millis(1));
+        self
     }
 
     /// Registers this locker with `composer`.
@@ -303,6 +332,7 @@ impl FileLocker {
         let watcher = tokio::spawn(watch(
             paths.clone(),
             token,
+            self.holder_poll,
             release.clone(),
             lost.clone(),
             released.clone(),
@@ -365,9 +395,9 @@ impl Locker for FileLocker {
                     if left.is_zero() {
                         return Err(LockError::Timeout);
                     }
-                    ACQUIRER_POLL.min(left)
+                    self.acquirer_poll.min(left)
                 }
-                None => ACQUIRER_POLL,
+                None => self.acquirer_poll,
             };
             tokio::time::sleep(pause).await;
         }
@@ -538,11 +568,18 @@ fn still_held(paths: &Paths, token: u64) -> Option<bool> {
 
 /// The holder's side: turns a `.stop` file into a release request and a
 /// vanished or replaced lock file into a lost lock.
-async fn watch(paths: Paths, token: u64, release: Signal, lost: Signal, released: Arc<AtomicBool>) {
+async fn watch(
+    paths: Paths,
+    token: u64,
+    every: Duration,
+    release: Signal,
+    lost: Signal,
+    released: Arc<AtomicBool>,
+) {
     loop {
         // Sleeping first gives a holder that took over a moment to see its
         // predecessor remove the `.stop` that asked for the lock.
-        tokio::time::sleep(HOLDER_POLL).await;
+        tokio::time::sleep(every).await;
         if released.load(Ordering::SeqCst) {
             return;
         }

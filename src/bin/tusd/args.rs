@@ -1,10 +1,18 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::Parser;
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+
+use crate::go_flags;
 
 /// A tus 1.0.0 resumable-upload server over a folder.
+///
+/// Flags are accepted as tusd (Go) accepts them: `-flag` or `--flag`,
+/// `-flag=value` or `-flag value`, bools as `-flag`, `-flag=false` or
+/// `-flag false`. Every duration is a Go duration (`90s`, `1m30s`, `500ms`)
+/// or a number of seconds.
 #[derive(Parser, Debug)]
-#[command(name = "tusd", version, about, long_about = None)]
+#[command(name = "tusd", version, about, long_about = None, args_override_self = true)]
 pub struct Args {
     /// Listen on this Unix socket instead of a TCP port.
     #[arg(long, env = "TUSD_UNIX_SOCK", help_heading = "Listening")]
@@ -50,8 +58,14 @@ pub struct Args {
     )]
     pub base_path: String,
     /// Trust Forwarded, X-Forwarded-Host and X-Forwarded-Proto for absolute upload URLs.
-    #[arg(long, env = "TUSD_BEHIND_PROXY", help_heading = "Listening")]
+    #[arg(long, env = "TUSD_BEHIND_PROXY", help_heading = "Listening", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
     pub behind_proxy: bool,
+    /// Accepted for tusd's command lines: cleartext HTTP/2 (h2c) is always served next to HTTP/1.1.
+    #[arg(long, env = "TUSD_ENABLE_H2C", help_heading = "Listening", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
+    pub enable_h2c: bool,
+    /// TLS versions to offer: tls13 (1.3 only), tls12 (1.2 and 1.3) or tls12-strong (the same: every TLS 1.2 suite offered is an ECDHE AEAD suite).
+    #[arg(long, env = "TUSD_TLS_MODE", value_enum, default_value_t = TlsMode::Tls12, help_heading = "Listening")]
+    pub tls_mode: TlsMode,
 
     /// Folder holding the uploads (created when missing).
     #[arg(
@@ -84,31 +98,52 @@ pub struct Args {
     /// When upload data is synced to disk: before each PATCH is answered, when the upload finishes, or never (tusd's behaviour).
     #[arg(long, env = "TUSD_DATA_SYNC", value_enum, default_value_t = DataSync::EachWrite, help_heading = "Storage")]
     pub data_sync: DataSync,
+    /// How often a lock holder looks for a release request from another process.
+    #[arg(
+        long,
+        env = "TUSD_FILELOCK_HOLDER_POLL_INTERVAL",
+        default_value = "100ms",
+        value_parser = go_flags::duration,
+        help_heading = "Storage"
+    )]
+    pub filelock_holder_poll_interval: Duration,
+    /// How often a request waiting for a lock held by another process looks again.
+    #[arg(
+        long,
+        env = "TUSD_FILELOCK_ACQUIRER_POLL_INTERVAL",
+        default_value = "50ms",
+        value_parser = go_flags::duration,
+        help_heading = "Storage"
+    )]
+    pub filelock_acquirer_poll_interval: Duration,
 
-    /// Seconds after its last byte an unfinished upload expires (0: never).
+    /// How long after its last byte an unfinished upload expires (0: never).
     #[arg(
         long,
         env = "TUSD_EXPIRE_AFTER",
-        default_value_t = 0,
+        default_value = "0",
+        value_parser = go_flags::duration,
         help_heading = "Expiration"
     )]
-    pub expire_after: u64,
-    /// Seconds after its last byte a finished upload expires (0: never).
+    pub expire_after: Duration,
+    /// How long after its last byte a finished upload expires (0: never).
     #[arg(
         long,
         env = "TUSD_EXPIRE_FINISHED_AFTER",
-        default_value_t = 0,
+        default_value = "0",
+        value_parser = go_flags::duration,
         help_heading = "Expiration"
     )]
-    pub expire_finished_after: u64,
-    /// Seconds between sweeps that remove expired uploads and finish what a failure left unfinished.
+    pub expire_finished_after: Duration,
+    /// Time between sweeps that remove expired uploads and finish what a failure left unfinished.
     #[arg(
         long,
         env = "TUSD_CLEANUP_INTERVAL",
-        default_value_t = 60,
+        default_value = "60s",
+        value_parser = go_flags::duration,
         help_heading = "Expiration"
     )]
-    pub cleanup_interval: u64,
+    pub cleanup_interval: Duration,
 
     /// Folder of hook executables, each named after its hook (pre-create, post-finish, …).
     #[arg(long, env = "TUSD_HOOKS_DIR", help_heading = "Hooks")]
@@ -124,22 +159,24 @@ pub struct Args {
         help_heading = "Hooks"
     )]
     pub hooks_http_retry: u32,
-    /// Seconds between HTTP hook retries.
+    /// Wait before each retry of an HTTP hook.
     #[arg(
         long,
         env = "TUSD_HOOKS_HTTP_BACKOFF",
-        default_value_t = 1.0,
+        default_value = "1s",
+        value_parser = go_flags::duration,
         help_heading = "Hooks"
     )]
-    pub hooks_http_backoff: f64,
-    /// Seconds an HTTP hook may take to answer.
+    pub hooks_http_backoff: Duration,
+    /// How long an HTTP hook may take to answer.
     #[arg(
         long,
         env = "TUSD_HOOKS_HTTP_TIMEOUT",
-        default_value_t = 30.0,
+        default_value = "30s",
+        value_parser = go_flags::duration,
         help_heading = "Hooks"
     )]
-    pub hooks_http_timeout: f64,
+    pub hooks_http_timeout: Duration,
     /// Client request headers passed on to HTTP hooks, comma-separated.
     #[arg(
         long,
@@ -156,17 +193,18 @@ pub struct Args {
         help_heading = "Hooks"
     )]
     pub hooks_enabled_events: String,
-    /// Seconds between post-receive hooks (and progress) per upload.
+    /// Time between post-receive hooks (and progress) per upload.
     #[arg(
         long,
         env = "TUSD_PROGRESS_HOOKS_INTERVAL",
-        default_value_t = 1.0,
+        default_value = "1s",
+        value_parser = go_flags::duration,
         help_heading = "Hooks"
     )]
-    pub progress_hooks_interval: f64,
+    pub progress_hooks_interval: Duration,
 
     /// Serve Prometheus metrics.
-    #[arg(long, env = "TUSD_EXPOSE_METRICS", default_value_t = true, action = clap::ArgAction::Set, help_heading = "Metrics")]
+    #[arg(long, env = "TUSD_EXPOSE_METRICS", help_heading = "Metrics", default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
     pub expose_metrics: bool,
     /// Path of the metrics endpoint.
     #[arg(
@@ -177,20 +215,31 @@ pub struct Args {
     )]
     pub metrics_path: String,
 
+    /// Log one line per request (with -verbose=false: only start-up, warnings and errors).
+    #[arg(long, env = "TUSD_VERBOSE", help_heading = "Logging", default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
+    pub verbose: bool,
+    /// Log lines as text or as JSON objects, one per line.
+    #[arg(long, env = "TUSD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, help_heading = "Logging")]
+    pub log_format: LogFormat,
+    /// Answer GET / with a page naming the upload and metrics endpoints.
+    #[arg(long, env = "TUSD_SHOW_GREETING", help_heading = "Logging", default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
+    pub show_greeting: bool,
+
     /// Turn off GET downloads of uploads.
-    #[arg(long, env = "TUSD_DISABLE_DOWNLOAD", help_heading = "Features")]
+    #[arg(long, env = "TUSD_DISABLE_DOWNLOAD", help_heading = "Features", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
     pub disable_download: bool,
     /// Turn off DELETE (the termination extension).
-    #[arg(long, env = "TUSD_DISABLE_TERMINATION", help_heading = "Features")]
+    #[arg(long, env = "TUSD_DISABLE_TERMINATION", help_heading = "Features", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
     pub disable_termination: bool,
-    /// Seconds a request waits for an upload's lock.
+    /// How long a request waits for an upload's lock.
     #[arg(
         long,
         env = "TUSD_ACQUIRE_LOCK_TIMEOUT",
-        default_value_t = 20,
+        default_value = "20s",
+        value_parser = go_flags::duration,
         help_heading = "Features"
     )]
-    pub acquire_lock_timeout: u64,
+    pub acquire_lock_timeout: Duration,
 
     /// Regular expression the whole Origin must match to be allowed.
     #[arg(
@@ -201,8 +250,16 @@ pub struct Args {
     )]
     pub cors_allow_origin: String,
     /// Send Access-Control-Allow-Credentials: true.
-    #[arg(long, env = "TUSD_CORS_ALLOW_CREDENTIALS", help_heading = "CORS")]
+    #[arg(long, env = "TUSD_CORS_ALLOW_CREDENTIALS", help_heading = "CORS", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
     pub cors_allow_credentials: bool,
+    /// Extra methods to allow, comma-separated, beside the ones tus needs.
+    #[arg(
+        long,
+        env = "TUSD_CORS_ALLOW_METHODS",
+        default_value = "",
+        help_heading = "CORS"
+    )]
+    pub cors_allow_methods: String,
     /// Extra request headers to allow, comma-separated.
     #[arg(
         long,
@@ -228,25 +285,68 @@ pub struct Args {
     )]
     pub cors_max_age: u64,
     /// Do no CORS handling at all.
-    #[arg(long, env = "TUSD_DISABLE_CORS", help_heading = "CORS")]
+    #[arg(long, env = "TUSD_DISABLE_CORS", help_heading = "CORS", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
     pub disable_cors: bool,
 
-    /// Seconds a PATCH body may send nothing before it is ended (its bytes kept).
+    /// How long a PATCH body may send nothing before it is ended (its bytes kept).
     #[arg(
         long,
         env = "TUSD_NETWORK_TIMEOUT",
-        default_value_t = 60,
+        default_value = "60s",
+        value_parser = go_flags::duration,
         help_heading = "Timeouts"
     )]
-    pub network_timeout: u64,
-    /// Seconds running requests may take to finish after Ctrl-C or SIGTERM.
+    pub network_timeout: Duration,
+    /// How long running requests may take to finish after Ctrl-C or SIGTERM.
     #[arg(
         long,
         env = "TUSD_SHUTDOWN_TIMEOUT",
-        default_value_t = 10,
+        default_value = "10s",
+        value_parser = go_flags::duration,
         help_heading = "Timeouts"
     )]
-    pub shutdown_timeout: u64,
+    pub shutdown_timeout: Duration,
+}
+
+impl Args {
+    /// Parses the command line, in tusd's forms as well as in ours.
+    pub fn from_command_line() -> Args {
+        let command = Args::command();
+        let mut names: Vec<String> = command
+            .get_arguments()
+            .flat_map(|a| {
+                a.get_long_and_visible_aliases()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(str::to_owned)
+            })
+            .collect();
+        names.extend(["help".to_owned(), "version".to_owned()]);
+        let args = go_flags::normalize(std::env::args_os(), &names);
+        let matches = command.get_matches_from(args);
+        Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// Which TLS versions are offered.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsMode {
+    /// TLS 1.3 only.
+    Tls13,
+    /// TLS 1.2 and 1.3.
+    Tls12,
+    /// TLS 1.2 (ECDHE AEAD suites only) and 1.3.
+    #[value(name = "tls12-strong")]
+    Tls12Strong,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable text.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// What to do when the store is full.

@@ -1,20 +1,25 @@
 //! `tusd`: a tus 1.0.0 upload server over a folder.
 
 mod args;
+mod go_flags;
 mod hooks;
 mod server;
 
-use clap::Parser;
+use std::io::IsTerminal;
 
 fn main() -> std::process::ExitCode {
-    let args = args::Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+    let args = args::Args::from_command_line();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Logs go to standard output, as tusd's do; colour only for a terminal.
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_target(false)
-        .init();
+        .with_ansi(std::io::stdout().is_terminal());
+    match args.log_format {
+        args::LogFormat::Text => log.init(),
+        args::LogFormat::Json => log.json().flatten_event(true).init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // File-store I/O runs on the blocking pool. Past a few threads more

@@ -22,7 +22,7 @@ use tower_tus::lock::FileLocker;
 use tower_tus::store::{FileStore, LimitPolicy, LimitedStore, SyncPolicy};
 use tower_tus::{Config, StoreComposer, TusLayer, UploadHandler};
 
-use crate::args::{Args, DataSync, StorePolicy, split_list};
+use crate::args::{Args, DataSync, StorePolicy, TlsMode, split_list};
 use crate::hooks::{CliHooks, HttpHook};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -48,7 +48,10 @@ fn config(args: &Args) -> Result<Config, BoxError> {
     }
     // tusd's lock files beside the uploads: two processes over one folder
     // never write one upload at once.
-    FileLocker::new(&args.upload_dir).use_in(&mut composer);
+    FileLocker::new(&args.upload_dir)
+        .holder_poll_interval(args.filelock_holder_poll_interval)
+        .acquirer_poll_interval(args.filelock_acquirer_poll_interval)
+        .use_in(&mut composer);
 
     let cors = if args.disable_cors {
         Cors::disabled()
@@ -62,6 +65,7 @@ fn config(args: &Args) -> Result<Config, BoxError> {
             .allow_credentials(args.cors_allow_credentials)
             .allow_headers(split_list(&args.cors_allow_headers))
             .expose_headers(split_list(&args.cors_expose_headers))
+            .allow_methods(split_list(&args.cors_allow_methods))
             .max_age(Duration::from_secs(args.cors_max_age))
     };
     let mut config = Config::new(composer)
@@ -70,21 +74,19 @@ fn config(args: &Args) -> Result<Config, BoxError> {
         .respect_forwarded_headers(args.behind_proxy)
         .disable_download(args.disable_download)
         .disable_termination(args.disable_termination)
-        .lock_timeout(Duration::from_secs(args.acquire_lock_timeout))
-        .progress_interval(Duration::from_secs_f64(
-            args.progress_hooks_interval.max(0.01),
-        ));
+        .lock_timeout(args.acquire_lock_timeout)
+        .progress_interval(args.progress_hooks_interval.max(Duration::from_millis(10)));
     if args.max_size > 0 {
         config = config.max_size(args.max_size);
     }
-    if args.expire_after > 0 {
-        config = config.expire_after(Duration::from_secs(args.expire_after));
+    if !args.expire_after.is_zero() {
+        config = config.expire_after(args.expire_after);
     }
-    if args.expire_finished_after > 0 {
-        config = config.expire_finished_after(Duration::from_secs(args.expire_finished_after));
+    if !args.expire_finished_after.is_zero() {
+        config = config.expire_finished_after(args.expire_finished_after);
     }
-    if args.network_timeout > 0 {
-        config = config.network_timeout(Duration::from_secs(args.network_timeout));
+    if !args.network_timeout.is_zero() {
+        config = config.network_timeout(args.network_timeout);
     }
     if args.hooks_dir.is_some() || args.hooks_http.is_some() {
         let mut enabled = Vec::new();
@@ -105,8 +107,8 @@ fn config(args: &Args) -> Result<Config, BoxError> {
                 Some(HttpHook::new(
                     url,
                     args.hooks_http_retry,
-                    Duration::from_secs_f64(args.hooks_http_backoff.max(0.0)),
-                    Duration::from_secs_f64(args.hooks_http_timeout.max(0.001)),
+                    args.hooks_http_backoff,
+                    args.hooks_http_timeout.max(Duration::from_millis(1)),
                     forward,
                 ))
             }
@@ -117,11 +119,30 @@ fn config(args: &Args) -> Result<Config, BoxError> {
     Ok(config)
 }
 
-/// Everything the binary answers itself: metrics, and 404 for the rest.
+/// Everything the binary answers itself: metrics, the greeting at `/`, and
+/// 404 for the rest.
 #[derive(Clone)]
 struct Fallback {
     handler: UploadHandler,
     metrics_path: Option<Arc<str>>,
+    greeting: Option<Bytes>,
+}
+
+/// The page at `/`: what this server is and where its endpoints are.
+fn greeting(base_path: &str, metrics_path: Option<&str>) -> Bytes {
+    let mut page = format!(
+        "tusd, by tower-tus {version}\n\n\
+         This server takes resumable uploads over the tus protocol (https://tus.io).\n\n\
+         - {base_path}  send your tus uploads here\n",
+        version = env!("CARGO_PKG_VERSION"),
+    );
+    if let Some(metrics) = metrics_path {
+        page.push_str(&format!(
+            "- {metrics}  Prometheus metrics about this server\n"
+        ));
+    }
+    page.push_str(&format!("\nVersion = {}\n", env!("CARGO_PKG_VERSION")));
+    Bytes::from(page)
 }
 
 impl Service<Request<Incoming>> for Fallback {
@@ -137,7 +158,19 @@ impl Service<Request<Incoming>> for Fallback {
     }
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
-        let res = if self.metrics_path.as_deref() == Some(req.uri().path()) {
+        let is_read = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+        let res = if let Some(page) = self
+            .greeting
+            .clone()
+            .filter(|_| is_read && req.uri().path() == "/")
+        {
+            let mut res = Response::new(Full::new(page));
+            res.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            res
+        } else if self.metrics_path.as_deref() == Some(req.uri().path()) {
             let mut res = Response::new(Full::new(Bytes::from(
                 self.handler.metrics().render_prometheus(),
             )));
@@ -169,10 +202,20 @@ fn tls_acceptor(args: &Args) -> Result<Option<tokio_rustls::TlsAcceptor>, BoxErr
     ))
     .map_err(|e| format!("{}: {e}", key.display()))?
     .ok_or_else(|| format!("{}: no private key found", key.display()))?;
+    if args.enable_h2c {
+        return Err("--enable-h2c cannot be used with TLS".into());
+    }
+    use tokio_rustls::rustls::version::{TLS12, TLS13};
+    let versions: &[&tokio_rustls::rustls::SupportedProtocolVersion] = match args.tls_mode {
+        TlsMode::Tls13 => &[&TLS13],
+        // Every TLS 1.2 suite rustls offers is ECDHE with an AEAD cipher,
+        // which is what tusd's tls12-strong narrows TLS 1.2 to.
+        TlsMode::Tls12 | TlsMode::Tls12Strong => &[&TLS12, &TLS13],
+    };
     let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
         tokio_rustls::rustls::crypto::ring::default_provider(),
     ))
-    .with_safe_default_protocol_versions()
+    .with_protocol_versions(versions)
     .map_err(|e| format!("TLS: {e}"))?
     .with_no_client_auth()
     .with_single_cert(certs, key)
@@ -192,14 +235,16 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
     let config = config(&args)?;
     let base_path = config.get_base_path().to_owned();
     let handler = UploadHandler::new(config);
+    let metrics_path = args.expose_metrics.then_some(args.metrics_path.as_str());
     let fallback = Fallback {
         handler: handler.clone(),
-        metrics_path: args
-            .expose_metrics
-            .then(|| Arc::from(args.metrics_path.as_str())),
+        metrics_path: metrics_path.map(Arc::from),
+        // At `-base-path /` the uploads own the root.
+        greeting: (args.show_greeting && base_path != "/")
+            .then(|| greeting(&base_path, metrics_path)),
     };
     let app = TusLayer::from_handler(handler.clone()).layer(fallback);
-    let sweeper = handler.spawn_sweep(Duration::from_secs(args.cleanup_interval.max(1)));
+    let sweeper = handler.spawn_sweep(args.cleanup_interval.max(Duration::from_millis(100)));
     let tls = tls_acceptor(&args)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
 
@@ -235,6 +280,7 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
         builder: Arc::new(builder),
         app,
         handler: handler.clone(),
+        log_requests: args.verbose,
     };
     let graceful = GracefulShutdown::new();
     let shutdown = shutdown_signal();
@@ -258,7 +304,7 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
                         tokio::spawn(async move {
                             match tls.accept(stream).await {
                                 Ok(stream) => server.serve(stream, peer, watcher),
-                                Err(err) => tracing::debug!(?peer, "TLS handshake failed: {err}"),
+                                Err(err) => tracing::debug!(peer = %peer_text(peer), "TLS handshake failed: {err}"),
                             }
                         });
                     }
@@ -280,7 +326,7 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
     tokio::pin!(finished);
     tokio::select! {
         _ = &mut finished => tracing::info!("all requests finished"),
-        _ = tokio::time::sleep(Duration::from_secs(args.shutdown_timeout)) => {
+        _ = tokio::time::sleep(args.shutdown_timeout) => {
             tracing::warn!("shutdown timeout reached, ending remaining uploads");
             // Running uploads stop reading, keep what arrived and answer.
             handler.interrupt_all();
@@ -311,6 +357,7 @@ struct Server<A> {
     builder: Arc<auto::Builder<TokioExecutor>>,
     app: A,
     handler: UploadHandler,
+    log_requests: bool,
 }
 
 impl<A> Server<A>
@@ -326,12 +373,12 @@ where
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let app = self.app.clone();
+        let (app, log_requests) = (self.app.clone(), self.log_requests);
         let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             if let Some(peer) = peer {
                 req.extensions_mut().insert(peer);
             }
-            logged(app.clone(), req, peer)
+            logged(app.clone(), req, peer, log_requests)
         });
         let conn = self
             .builder
@@ -342,18 +389,24 @@ where
         handler.metrics().connection_opened();
         tokio::spawn(async move {
             if let Err(err) = conn.await {
-                tracing::debug!(?peer, "connection ended: {err}");
+                tracing::debug!(peer = %peer_text(peer), "connection ended: {err}");
             }
             handler.metrics().connection_closed();
         });
     }
 }
 
-/// Serves one request once `app` says it is ready, and logs it.
+/// A client's address as logged: `IP:PORT`, or `unix` on a Unix socket.
+fn peer_text(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "unix".to_owned(), |p| p.to_string())
+}
+
+/// Serves one request once `app` says it is ready, and logs it when `log`.
 async fn logged<S, B, ResBody>(
     mut app: S,
     req: Request<B>,
     peer: Option<SocketAddr>,
+    log: bool,
 ) -> Result<Response<ResBody>, Infallible>
 where
     S: Service<Request<B>, Response = Response<ResBody>, Error = Infallible>,
@@ -362,14 +415,16 @@ where
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let res = app.ready().await?.call(req).await?;
-    tracing::info!(
-        peer = ?peer,
-        %method,
-        path,
-        status = res.status().as_u16(),
-        ms = start.elapsed().as_millis() as u64,
-        "request"
-    );
+    if log {
+        tracing::info!(
+            peer = %peer_text(peer),
+            %method,
+            path,
+            status = res.status().as_u16(),
+            ms = start.elapsed().as_millis() as u64,
+            "request"
+        );
+    }
     Ok(res)
 }
 
@@ -433,7 +488,9 @@ mod tests {
     #[tokio::test]
     async fn each_request_waits_until_the_app_is_ready() {
         let app = SlowToReady::default();
-        let res = logged(app.clone(), Request::new(()), None).await.unwrap();
+        let res = logged(app.clone(), Request::new(()), None, true)
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(app.polls.load(Ordering::SeqCst), 3);
     }
