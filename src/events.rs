@@ -87,8 +87,15 @@ pub struct RequestDetails {
     /// The headers.
     pub headers: HeaderMap,
     /// The client's address, when the server put a `SocketAddr` in the
-    /// request's extensions (the `tusd` binary does).
+    /// request's extensions (the `tusd` binary does), or axum's
+    /// `ConnectInfo<SocketAddr>` (with the `axum` feature).
     pub remote_addr: Option<SocketAddr>,
+    /// Where this request's upload URLs start: the prefix a router stripped
+    /// before the handler saw the request (axum's `nest_service`, read from
+    /// its `OriginalUri` with the `axum` feature), then the base path. For
+    /// an upload at `/api/files/abc`, `/api/files/`. `None` for requests
+    /// the handler did not serve itself (the sweep's).
+    pub upload_base: Option<String>,
 }
 
 impl RequestDetails {
@@ -104,6 +111,7 @@ impl RequestDetails {
             uri,
             headers,
             remote_addr,
+            upload_base: None,
         }
     }
 }

@@ -19,7 +19,9 @@ pub(super) enum Concat {
 }
 
 impl UploadHandler {
-    pub(super) fn parse_concat(&self, value: &HeaderValue) -> Result<Concat, TusError> {
+    /// Reads `Upload-Concat`; partial upload URLs may be under `base` (this
+    /// request's mount point and base path) or the configured base path.
+    pub(super) fn parse_concat(&self, value: &HeaderValue, base: &str) -> Result<Concat, TusError> {
         let text = value
             .to_str()
             .map_err(|_| TusError::InvalidConcat("not text".into()))?
@@ -34,7 +36,7 @@ impl UploadHandler {
         };
         let ids = urls
             .split_whitespace()
-            .map(|url| self.id_from_url(url))
+            .map(|url| self.id_from_url(url, base))
             .collect::<Result<Vec<_>, _>>()?;
         if ids.is_empty() {
             return Err(TusError::InvalidConcat(
@@ -45,7 +47,7 @@ impl UploadHandler {
     }
 
     /// The id in an upload URL of this server, absolute or relative.
-    fn id_from_url(&self, url: &str) -> Result<String, TusError> {
+    fn id_from_url(&self, url: &str, base: &str) -> Result<String, TusError> {
         let path = match url.find("://") {
             Some(i) => {
                 let rest = &url[i + 3..];
@@ -54,7 +56,10 @@ impl UploadHandler {
             None => url,
         };
         let path = path.split(['?', '#']).next().unwrap_or("");
-        match Target::under(&self.inner.config.base_path, path) {
+        let target = Target::under(base, path)
+            .filter(|t| matches!(t, Target::Upload(_)))
+            .or_else(|| Target::under(&self.inner.config.base_path, path));
+        match target {
             Some(Target::Upload(id)) => Ok(id),
             _ => Err(TusError::InvalidConcat(format!(
                 "{url} is not an upload URL of this server"
@@ -169,7 +174,7 @@ impl UploadHandler {
     }
 
     /// `Upload-Concat` as HEAD echoes it.
-    pub(super) fn concat_header(&self, info: &FileInfo) -> Option<HeaderValue> {
+    pub(super) fn concat_header(&self, info: &FileInfo, base: &str) -> Option<HeaderValue> {
         if info.is_partial {
             return Some(HeaderValue::from_static("partial"));
         }
@@ -179,7 +184,7 @@ impl UploadHandler {
         let urls: Vec<String> = info
             .partial_uploads
             .iter()
-            .map(|id| format!("{}{}", self.inner.config.base_path, id))
+            .map(|id| format!("{base}{id}"))
             .collect();
         HeaderValue::from_str(&format!("final;{}", urls.join(" "))).ok()
     }

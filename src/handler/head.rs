@@ -38,7 +38,7 @@ impl UploadHandler {
         {
             headers.insert(UPLOAD_METADATA, v);
         }
-        if let Some(concat) = self.concat_header(info) {
+        if let Some(concat) = self.concat_header(info, self.upload_base(details)) {
             headers.insert(UPLOAD_CONCAT, concat);
         }
         if let Some(expires) = self.expires_header(info) {

@@ -1,13 +1,36 @@
 use http::{HeaderMap, header};
 
 use super::UploadHandler;
+use crate::events::RequestDetails;
 
 impl UploadHandler {
-    /// The URL of upload `id`: a path, or an absolute URL when forwarded
-    /// headers are trusted and a host is known.
-    pub(super) fn location(&self, headers: &HeaderMap, id: &str) -> String {
+    /// Where upload URLs start for a request to `path` (as the handler sees
+    /// it): the mount point a router stripped, then the base path matched.
+    pub(super) fn request_upload_base(&self, path: &str, extensions: &http::Extensions) -> String {
+        let base = &self.inner.config.base_path;
+        let matched = if self.target(path).is_some() {
+            base.as_str()
+        } else {
+            "/"
+        };
+        let mount = mounted_at(path, extensions);
+        format!("{}{matched}", mount.trim_end_matches('/'))
+    }
+
+    /// Where upload URLs start for the request of `details`: its mount
+    /// point and base path, or the configured base path.
+    pub(super) fn upload_base<'a>(&'a self, details: &'a RequestDetails) -> &'a str {
+        details
+            .upload_base
+            .as_deref()
+            .unwrap_or(&self.inner.config.base_path)
+    }
+
+    /// The URL of upload `id` under `base`: a path, or an absolute URL when
+    /// forwarded headers are trusted and a host is known.
+    pub(super) fn location(&self, headers: &HeaderMap, base: &str, id: &str) -> String {
         let config = &self.inner.config;
-        let path = format!("{}{}", config.base_path, id);
+        let path = format!("{base}{id}");
         if !config.respect_forwarded_headers {
             return path;
         }
@@ -62,4 +85,21 @@ fn is_plausible_host(host: &str) -> bool {
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+}
+
+/// The prefix a router stripped from the path before the handler saw it
+/// (`/api` for `/api/files/abc` seen as `/files/abc`), or `""`.
+#[cfg_attr(not(feature = "axum"), allow(unused_variables))]
+fn mounted_at<'a>(seen: &str, extensions: &'a http::Extensions) -> &'a str {
+    #[cfg(feature = "axum")]
+    if let Some(original) = extensions.get::<axum::extract::OriginalUri>() {
+        let original = original.0.path();
+        if seen == "/" {
+            return original.trim_end_matches('/');
+        }
+        if let Some(mount) = original.strip_suffix(seen) {
+            return mount;
+        }
+    }
+    ""
 }

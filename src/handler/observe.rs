@@ -35,12 +35,14 @@ impl UploadHandler {
         } else {
             HeaderMap::new()
         };
-        Arc::new(RequestDetails::new(
+        let mut details = RequestDetails::new(
             method.clone(),
             uri.clone(),
             headers,
-            extensions.get::<std::net::SocketAddr>().copied(),
-        ))
+            remote_addr(extensions),
+        );
+        details.upload_base = Some(self.request_upload_base(uri.path(), extensions));
+        Arc::new(details)
     }
 
     pub(super) fn emit(&self, kind: EventKind, info: &FileInfo, details: &Arc<RequestDetails>) {
@@ -219,4 +221,17 @@ impl UploadHandler {
             }
         });
     }
+}
+
+/// The client's address: a `SocketAddr` the server put in the extensions,
+/// or axum's `ConnectInfo<SocketAddr>`.
+fn remote_addr(extensions: &http::Extensions) -> Option<std::net::SocketAddr> {
+    let plain = extensions.get::<std::net::SocketAddr>().copied();
+    #[cfg(feature = "axum")]
+    let plain = plain.or_else(|| {
+        extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0)
+    });
+    plain
 }

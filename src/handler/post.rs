@@ -36,7 +36,7 @@ impl UploadHandler {
             Some(_) if !self.offers(Extension::Concatenation) => {
                 return Err(TusError::ExtensionNotSupported("concatenation"));
             }
-            Some(v) => Some(self.parse_concat(v)?),
+            Some(v) => Some(self.parse_concat(v, self.upload_base(&details))?),
         };
         let metadata = parse_metadata(headers)?;
         let with_data = is_offset_octet_stream(headers);
@@ -51,7 +51,7 @@ impl UploadHandler {
                 return Err(TusError::Forbidden);
             }
             let (info, finish) = self.create_final(metadata, ids, &details).await?;
-            return Ok(self.created_response(headers, &info, finish));
+            return Ok(self.created_response(headers, self.upload_base(&details), &info, finish));
         }
 
         let size = self.declared_length(headers)?;
@@ -73,7 +73,12 @@ impl UploadHandler {
         self.created(upload.info(), &details);
         if !with_data && !upload.info().is_complete() {
             // Nothing to write or finish, and nobody else knows the id yet.
-            return Ok(self.created_response(headers, upload.info(), None));
+            return Ok(self.created_response(
+                headers,
+                self.upload_base(&details),
+                upload.info(),
+                None,
+            ));
         }
         // Locked all the same: the sweep and eviction must not act on an
         // upload while its first bytes arrive.
@@ -90,7 +95,9 @@ impl UploadHandler {
         let info = open.upload.info().clone();
         open.release().await;
         match result {
-            Ok(finish) => Ok(self.created_response(headers, &info, finish)),
+            Ok(finish) => {
+                Ok(self.created_response(headers, self.upload_base(&details), &info, finish))
+            }
             // The upload exists: tell the client where, and how far it got,
             // so it can resume instead of starting over.
             Err(err) => {
@@ -100,7 +107,8 @@ impl UploadHandler {
                 };
                 let mut res = self.error_response(err);
                 let out = res.headers_mut();
-                if let Ok(v) = HeaderValue::from_str(&self.location(headers, &info.id)) {
+                let location = self.location(headers, self.upload_base(&details), &info.id);
+                if let Ok(v) = HeaderValue::from_str(&location) {
                     out.insert(header::LOCATION, v);
                 }
                 out.insert(UPLOAD_OFFSET, HeaderValue::from(offset));
@@ -112,13 +120,14 @@ impl UploadHandler {
     fn created_response(
         &self,
         headers: &HeaderMap,
+        base: &str,
         info: &FileInfo,
         finish: Option<HookResponse>,
     ) -> Response<HandlerBody> {
         let mut res = Response::new(HandlerBody::empty());
         *res.status_mut() = StatusCode::CREATED;
         let out = res.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&self.location(headers, &info.id)) {
+        if let Ok(v) = HeaderValue::from_str(&self.location(headers, base, &info.id)) {
             out.insert(header::LOCATION, v);
         }
         if !info.is_final || info.is_complete() {
