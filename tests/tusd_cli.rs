@@ -523,3 +523,27 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test]
+async fn cleartext_http2_is_served_and_enable_h2c_is_accepted() {
+    let cwd = tempfile::tempdir().unwrap();
+    for line in ["tusd -upload-dir=./data", "tusd -enable-h2c"] {
+        let tusd = run(cwd.path(), line);
+        let stream = tokio::net::TcpStream::connect(tusd.addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        let req = http::Request::post(format!("http://{}/files/", tusd.addr))
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", "3")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let res = sender.send_request(req).await.unwrap();
+        assert_eq!(res.version(), http::Version::HTTP_2, "{line}");
+        assert_eq!(res.status(), 201, "{line}");
+    }
+}

@@ -51,6 +51,14 @@ impl<B> TusBody<B> {
     }
 }
 
+/// An empty body, for layers that answer on their own (tower-http's
+/// `Timeout` makes its response from `Default`).
+impl<B> Default for TusBody<B> {
+    fn default() -> Self {
+        TusBody::handler(HandlerBody::empty())
+    }
+}
+
 impl<B> std::fmt::Debug for TusBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.kind {
