@@ -506,9 +506,7 @@ async fn metrics_count_what_happened() {
         ),
         (1, 1, 1)
     );
-    #[cfg(feature = "metrics")]
     let text = m.render_prometheus();
-    #[cfg(feature = "metrics")]
     for line in [
         "tusd_requests_total{method=\"PATCH\"} 3",
         "tusd_errors_total{status=\"409\",code=\"ERR_MISMATCHED_OFFSET\"} 1",

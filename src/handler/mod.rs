@@ -109,6 +109,8 @@ impl UploadHandler {
     ///
     /// When the config's composer has no core store.
     pub fn new(config: Config) -> Self {
+        #[cfg(feature = "metrics")]
+        crate::metrics::describe();
         let core = config
             .composer
             .core
@@ -157,6 +159,12 @@ impl UploadHandler {
     /// The handler's counters.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The metrics, shared: for collectors that outlive a borrow.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn shared_metrics(&self) -> Arc<Metrics> {
+        self.inner.metrics.clone()
     }
 
     /// A subscription to the events enabled with [`Config::events`].

@@ -1,4 +1,11 @@
-//! Counters of what the handler does, kept with atomics.
+//! Counters of what the handler does, kept with atomics, under tusd's
+//! metric names.
+//!
+//! Read them one by one, as [`samples`](Metrics::samples), or in the
+//! Prometheus text format ([`render_prometheus`](Metrics::render_prometheus));
+//! merge them into a `prometheus` crate registry (feature `prometheus`,
+//! [`PrometheusCollector`]), or have them recorded by the `metrics` crate's
+//! recorder as they happen (feature `metrics`).
 //!
 //! ```
 //! use tower_tus::{Config, StoreComposer, UploadHandler, store::MemoryStore};
@@ -8,6 +15,19 @@
 //! let handler = UploadHandler::new(Config::new(composer));
 //! assert_eq!(handler.metrics().uploads_created(), 0);
 //! ```
+
+#[cfg(feature = "metrics")]
+mod facade;
+#[cfg(feature = "prometheus")]
+mod prometheus_collector;
+mod samples;
+mod text;
+
+#[cfg(feature = "metrics")]
+pub use facade::describe;
+#[cfg(feature = "prometheus")]
+pub use prometheus_collector::PrometheusCollector;
+pub use samples::{Sample, SampleKind};
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -46,26 +66,38 @@ impl Metrics {
             .position(|m| *m == method.as_str())
             .unwrap_or(6);
         self.requests[i].fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        facade::request(METHODS[i]);
     }
 
     pub(crate) fn error(&self, status: u16, code: &'static str) {
         bump(&self.errors, (status, code));
+        #[cfg(feature = "metrics")]
+        facade::error(status, code);
     }
 
     pub(crate) fn received(&self, bytes: u64) {
         self.bytes_received.fetch_add(bytes, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        facade::add(samples::BYTES_RECEIVED, bytes);
     }
 
     pub(crate) fn created(&self) {
         self.uploads_created.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        facade::add(samples::UPLOADS_CREATED, 1);
     }
 
     pub(crate) fn finished(&self) {
         self.uploads_finished.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        facade::add(samples::UPLOADS_FINISHED, 1);
     }
 
     pub(crate) fn terminated(&self) {
         self.uploads_terminated.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        facade::add(samples::UPLOADS_TERMINATED, 1);
     }
 
     pub(crate) fn hook(&self, name: &'static str, failed: bool) {
@@ -73,20 +105,28 @@ impl Metrics {
         if failed {
             bump(&self.hook_errors, name);
         }
+        #[cfg(feature = "metrics")]
+        facade::hook(name, failed);
     }
 
     pub(crate) fn events_dropped_add(&self, n: u64) {
         self.events_dropped.fetch_add(n, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        facade::add(samples::EVENTS_DROPPED, n);
     }
 
     /// Counts a connection opened; servers call this (the handler sees requests, not connections).
     pub fn connection_opened(&self) {
         self.connections_open.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        facade::connections(1.0);
     }
 
     /// Counts a connection closed.
     pub fn connection_closed(&self) {
         self.connections_open.fetch_sub(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        facade::connections(-1.0);
     }
 
     /// Requests served with `method`.
@@ -136,96 +176,5 @@ impl Metrics {
     /// Events a slow subscriber missed.
     pub fn events_dropped(&self) -> u64 {
         self.events_dropped.load(Ordering::Relaxed)
-    }
-
-    /// The counters in the Prometheus text format, with tusd's metric names.
-    #[cfg(feature = "metrics")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-    pub fn render_prometheus(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
-        let section = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        section(
-            &mut out,
-            "tusd_requests_total",
-            "counter",
-            "Total number of requests served per method.",
-        );
-        for (i, m) in METHODS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "tusd_requests_total{{method=\"{m}\"}} {}",
-                self.requests[i].load(Ordering::Relaxed)
-            );
-        }
-        section(
-            &mut out,
-            "tusd_errors_total",
-            "counter",
-            "Total number of errors per status and code.",
-        );
-        for ((status, code), n) in self.errors.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = writeln!(
-                out,
-                "tusd_errors_total{{status=\"{status}\",code=\"{code}\"}} {n}"
-            );
-        }
-        for (name, help, value) in [
-            (
-                "tusd_bytes_received",
-                "Number of bytes received for uploads.",
-                self.bytes_received(),
-            ),
-            (
-                "tusd_uploads_created",
-                "Number of created uploads.",
-                self.uploads_created(),
-            ),
-            (
-                "tusd_uploads_finished",
-                "Number of finished uploads.",
-                self.uploads_finished(),
-            ),
-            (
-                "tusd_uploads_terminated",
-                "Number of terminated uploads.",
-                self.uploads_terminated(),
-            ),
-            (
-                "tusd_events_dropped",
-                "Number of events slow subscribers missed.",
-                self.events_dropped(),
-            ),
-        ] {
-            section(&mut out, name, "counter", help);
-            let _ = writeln!(out, "{name} {value}");
-        }
-        section(
-            &mut out,
-            "tusd_connections_open",
-            "gauge",
-            "Current number of open connections.",
-        );
-        let _ = writeln!(out, "tusd_connections_open {}", self.connections_open());
-        for (name, help, map) in [
-            (
-                "tusd_hook_invocations_total",
-                "Total number of invocations per hook type.",
-                &self.hook_invocations,
-            ),
-            (
-                "tusd_hook_errors_total",
-                "Total number of hook errors per hook type.",
-                &self.hook_errors,
-            ),
-        ] {
-            section(&mut out, name, "counter", help);
-            for (hook, n) in map.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-                let _ = writeln!(out, "{name}{{hooktype=\"{hook}\"}} {n}");
-            }
-        }
-        out
     }
 }
