@@ -57,6 +57,8 @@ async fn app(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible
     ))))
 }
 
+// tower-http's `ValidateRequest` takes the refusal as a whole response.
+#[allow(clippy::result_large_err)]
 fn authorized(req: &mut Request<Incoming>) -> Result<(), Response<TusBody<Full<Bytes>>>> {
     if req.method() == Method::OPTIONS
         || req

@@ -60,8 +60,8 @@ async fn run(client: &str, scenario: &str) {
     );
     let url = stdout
         .lines()
-        .filter_map(|l| l.strip_prefix("UPLOAD_URL "))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("UPLOAD_URL "))
         .unwrap();
     let id = url.rsplit('/').next().unwrap();
     assert!(

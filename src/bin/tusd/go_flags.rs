@@ -63,8 +63,8 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         if number.is_empty() || number == "." {
             return Err(invalid());
         }
-        let value: f64 = if number.ends_with('.') {
-            number[..number.len() - 1].parse()
+        let value: f64 = if let Some(whole) = number.strip_suffix('.') {
+            whole.parse()
         } else if number.starts_with('.') {
             format!("0{number}").parse()
         } else {
