@@ -47,6 +47,7 @@ pub struct Config {
     pub(crate) make_upload_id: MakeUploadId,
     pub(crate) disable_download: bool,
     pub(crate) disable_termination: bool,
+    pub(crate) disable_concatenation: bool,
     pub(crate) lock_timeout: Duration,
     pub(crate) expire_after: Option<Duration>,
     pub(crate) expire_finished_after: Option<Duration>,
@@ -71,6 +72,7 @@ impl Config {
             make_upload_id: MakeUploadId::default(),
             disable_download: false,
             disable_termination: false,
+            disable_concatenation: false,
             lock_timeout: Duration::from_secs(20),
             expire_after: None,
             expire_finished_after: None,
@@ -140,6 +142,23 @@ impl Config {
     #[must_use]
     pub fn disable_termination(mut self, disable: bool) -> Self {
         self.disable_termination = disable;
+        self
+    }
+
+    /// Turns off concatenation: `Upload-Concat` is refused and the
+    /// extension is not advertised, whatever the store offers.
+    ///
+    /// ```
+    /// use tower_tus::{Config, StoreComposer, store::MemoryStore};
+    ///
+    /// let mut composer = StoreComposer::new();
+    /// MemoryStore::new().use_in(&mut composer);
+    /// let config = Config::new(composer).disable_concatenation(true);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn disable_concatenation(mut self, disable: bool) -> Self {
+        self.disable_concatenation = disable;
         self
     }
 

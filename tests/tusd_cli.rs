@@ -547,3 +547,62 @@ async fn cleartext_http2_is_served_and_enable_h2c_is_accepted() {
         assert_eq!(res.status(), 201, "{line}");
     }
 }
+
+#[tokio::test]
+async fn disable_concatenation_and_quiet_start_up() {
+    let cwd = tempfile::tempdir().unwrap();
+    let tusd = run(cwd.path(), "tusd -disable-concatenation");
+    let (_, head, _) = raw(
+        tusd.addr,
+        &request("OPTIONS", tusd.addr, "/files/", ""),
+        b"",
+    )
+    .await;
+    assert!(
+        !header_of(&head, "tus-extension")
+            .unwrap()
+            .contains("concatenation"),
+        "{head}"
+    );
+    let (status, _, _) = raw(
+        tusd.addr,
+        &post(tusd.addr, "/files/", "Upload-Concat: partial\r\n"),
+        b"",
+    )
+    .await;
+    assert_ne!(status, 201, "partial uploads are refused");
+
+    // Nothing tells the port, so the test picks one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tusd"))
+        .current_dir(cwd.path())
+        .args(["-show-startup-logs=false", "-host", "127.0.0.1", "-port"])
+        .arg(port.to_string())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut served = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served);
+    let (status, _, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
+    assert_eq!(status, 201);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pid = out.id().unwrap().to_string();
+    let _ = Command::new("kill").args(["-INT", &pid]).status();
+    let log = String::from_utf8_lossy(&out.wait_with_output().await.unwrap().stdout).into_owned();
+    assert!(!log.contains("serving"), "{log}");
+    assert!(log.contains("request"), "requests are still logged: {log}");
+}

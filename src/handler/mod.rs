@@ -122,7 +122,10 @@ impl UploadHandler {
             );
             Arc::new(MemoryLocker::new())
         });
-        let store_extensions = core.extensions();
+        let mut store_extensions = core.extensions();
+        if config.disable_concatenation {
+            store_extensions = store_extensions.without(Extension::Concatenation);
+        }
         let extensions =
             HeaderValue::from_str(&Self::extensions_of(&config, store_extensions).join(","))
                 .expect("extension names are valid header values");

@@ -221,6 +221,9 @@ pub struct Args {
     /// Log lines as text or as JSON objects, one per line.
     #[arg(long, env = "TUSD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, help_heading = "Logging")]
     pub log_format: LogFormat,
+    /// Log the start-up lines (where it serves from, and what).
+    #[arg(long, env = "TUSD_SHOW_STARTUP_LOGS", help_heading = "Logging", default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
+    pub show_startup_logs: bool,
     /// Answer GET / with a page naming the upload and metrics endpoints.
     #[arg(long, env = "TUSD_SHOW_GREETING", help_heading = "Logging", default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
     pub show_greeting: bool,
@@ -231,6 +234,9 @@ pub struct Args {
     /// Turn off DELETE (the termination extension).
     #[arg(long, env = "TUSD_DISABLE_TERMINATION", help_heading = "Features", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
     pub disable_termination: bool,
+    /// Turn off the concatenation extension (`Upload-Concat`).
+    #[arg(long, env = "TUSD_DISABLE_CONCATENATION", help_heading = "Features", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
+    pub disable_concatenation: bool,
     /// How long a request waits for an upload's lock.
     #[arg(
         long,

@@ -74,6 +74,7 @@ fn config(args: &Args) -> Result<Config, BoxError> {
         .respect_forwarded_headers(args.behind_proxy)
         .disable_download(args.disable_download)
         .disable_termination(args.disable_termination)
+        .disable_concatenation(args.disable_concatenation)
         .lock_timeout(args.acquire_lock_timeout)
         .progress_interval(args.progress_hooks_interval.max(Duration::from_millis(10)));
     if args.max_size > 0 {
@@ -253,10 +254,13 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
             let _ = std::fs::remove_file(path);
             let listener = UnixListener::bind(path)
                 .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
-            tracing::info!(
-                "serving {} at unix:{}{base_path}",
-                args.upload_dir.display(),
-                path.display()
+            startup(
+                &args,
+                format!(
+                    "serving {} at unix:{}{base_path}",
+                    args.upload_dir.display(),
+                    path.display()
+                ),
             );
             Listener::Unix(listener)
         }
@@ -265,9 +269,12 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
                 .await
                 .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
             let local = listener.local_addr()?;
-            tracing::info!(
-                "serving {} at {scheme}://{local}{base_path}",
-                args.upload_dir.display()
+            startup(
+                &args,
+                format!(
+                    "serving {} at {scheme}://{local}{base_path}",
+                    args.upload_dir.display()
+                ),
             );
             Listener::Tcp(listener)
         }
@@ -334,6 +341,15 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
         }
     }
     Ok(())
+}
+
+/// A start-up line: logged unless `-show-startup-logs=false` asks for quiet.
+fn startup(args: &Args, line: String) {
+    if args.show_startup_logs {
+        tracing::info!("{line}");
+    } else {
+        tracing::debug!("{line}");
+    }
 }
 
 enum Accepted {
