@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
-bash interop/install.sh >/dev/null
+bash interop/install.sh node >/dev/null
 cargo build --quiet --release --features cli --bin tusd
 cargo build --quiet --release -p tower-tus-bench
 LOADGEN=./target/release/loadgen

@@ -1,7 +1,8 @@
 //! Resumable uploads in an axum app, in each shape axum offers.
 //!
 //! `cargo run --example axum --features axum -- SHAPE`, where SHAPE is one
-//! of `wrapped` (the default), `layered`, `fallback`, `nested` or `routed`;
+//! of `wrapped` (the default), `layered`, `fallback`, `mounted`, `nested` or
+//! `routed`;
 //! then upload with any tus client to the URL it prints.
 //!
 //! Every shape serves the app's own `/` beside the uploads, and the client's
@@ -38,6 +39,11 @@ pub fn fallback(handler: UploadHandler) -> Router {
     routes().fallback_service(handler)
 }
 
+/// Mounted with `nest_service`: uploads live at `/uploads/`.
+pub fn mounted(handler: UploadHandler) -> Router {
+    routes().nest_service("/uploads", handler)
+}
+
 /// Mounted with `nest_service` inside a nested router: uploads live at
 /// `/api/uploads/`, and their URLs follow without the prefix being repeated
 /// in the handler's configuration.
@@ -55,6 +61,7 @@ pub fn routed(handler: UploadHandler) -> Router {
 /// Where each shape takes uploads.
 pub fn endpoint(shape: &str) -> &'static str {
     match shape {
+        "mounted" => "/uploads/",
         "nested" => "/api/uploads/",
         _ => "/files/",
     }
@@ -66,6 +73,7 @@ pub fn app(shape: &str, handler: UploadHandler) -> Option<Router> {
         "wrapped" => wrapped(handler),
         "layered" => layered(handler),
         "fallback" => fallback(handler),
+        "mounted" => mounted(handler),
         "nested" => nested(handler),
         "routed" => routed(handler),
         _ => return None,
@@ -83,7 +91,7 @@ async fn main() -> std::io::Result<()> {
     MemoryLocker::new().use_in(&mut composer);
     let handler = UploadHandler::new(Config::new(composer));
     let Some(app) = app(&shape, handler) else {
-        eprintln!("unknown shape {shape}: wrapped, layered, fallback, nested or routed");
+        eprintln!("unknown shape {shape}: wrapped, layered, fallback, mounted, nested or routed");
         std::process::exit(2);
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;

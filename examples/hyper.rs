@@ -52,8 +52,14 @@ where
     S::Future: Send + 'static,
 {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of file descriptors, say: wait rather than spin.
+                eprintln!("accept failed: {err}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let service = TowerToHyperService::new(app.clone());
         tokio::spawn(async move {

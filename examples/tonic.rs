@@ -17,10 +17,6 @@ use tower_tus::body::TusBody;
 use tower_tus::store::FileStore;
 use tower_tus::{Config, StoreComposer, TusLayer};
 
-#[path = "warp.rs"]
-#[allow(dead_code)]
-mod served;
-
 /// gRPC health and uploads at `/files/` (stored in `dir`), with the health
 /// reporter to change what the service reports.
 pub fn app(
@@ -55,7 +51,25 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    served::serve(listener, app).await
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of file descriptors, say: wait rather than spin.
+                eprintln!("accept failed: {err}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            // HTTP/1.1 for tus clients, HTTP/2 for gRPC, told apart by the preface.
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+        });
+    }
 }
 
 #[allow(dead_code)]

@@ -17,7 +17,8 @@ use tower_tus::store::FileStore;
 use tower_tus::{Config, StoreComposer, TusLayer, UploadHandler};
 
 /// The page: the Dashboard inline, files sent in 512 KiB PATCHes, retried
-/// after a cut. `window.uppy` and `window.results` are there for scripts.
+/// after a cut. `window.uppy`, `window.results` and `window.retries` are
+/// there for scripts.
 const PAGE: &str = r#"<!doctype html>
 <html>
 <head>
@@ -36,11 +37,17 @@ const PAGE: &str = r#"<!doctype html>
         chunkSize: 512 * 1024,
         retryDelays: [0, 250, 500, 1000, 2000, 3000, 5000],
         removeFingerprintOnSuccess: true,
+        // Counted so that scripts can tell a failed request was retried.
+        onShouldRetry(err, retryAttempt, options, next) {
+          window.retries = (window.retries ?? 0) + 1;
+          return next(err);
+        },
       });
     uppy.on('complete', (result) => {
       window.results = {
         successful: result.successful.map((f) => ({ name: f.name, url: f.uploadURL })),
         failed: result.failed.map((f) => f.name),
+        retries: window.retries ?? 0,
       };
     });
     window.uppy = uppy;

@@ -10,13 +10,37 @@ use std::net::SocketAddr;
 
 use common::{header_of, raw};
 use tower_tus::events::EventKind;
+use tower_tus::hooks::{HookError, HookEvent, Hooks, PreCreate};
 use tower_tus::store::MemoryStore;
 use tower_tus::{Config, StoreComposer, UploadHandler};
 
 fn handler() -> UploadHandler {
+    handler_with(Recorder::default())
+}
+
+fn handler_with(hooks: Recorder) -> UploadHandler {
     let mut composer = StoreComposer::new();
     MemoryStore::new().use_in(&mut composer);
-    UploadHandler::new(Config::new(composer).events([EventKind::Created]))
+    UploadHandler::new(
+        Config::new(composer)
+            .events([EventKind::Created])
+            .hooks(hooks),
+    )
+}
+
+/// Records the client address each pre-create hook saw.
+#[derive(Clone, Default)]
+struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<Option<SocketAddr>>>>);
+
+#[async_trait::async_trait]
+impl Hooks for Recorder {
+    async fn pre_create(&self, event: &HookEvent) -> Result<PreCreate, HookError> {
+        self.0.lock().unwrap().push(event.request.remote_addr);
+        Ok(PreCreate::Allow {
+            id: None,
+            metadata: None,
+        })
+    }
 }
 
 async fn serve(shape: &str, handler: UploadHandler) -> SocketAddr {
@@ -87,6 +111,7 @@ shapes!(
     wrapping_the_router => "wrapped",
     router_layer => "layered",
     fallback_service => "fallback",
+    nest_service => "mounted",
     nest_service_inside_a_nested_router => "nested",
     route_service => "routed",
 );
@@ -114,9 +139,12 @@ async fn nested_upload_urls_follow_the_mount_point_in_concatenation_too() {
 }
 
 #[tokio::test]
-async fn the_client_address_from_connect_info_reaches_events() {
-    for shape in ["wrapped", "layered", "fallback", "nested", "routed"] {
-        let handler = handler();
+async fn the_client_address_from_connect_info_reaches_hooks_and_events() {
+    for shape in [
+        "wrapped", "layered", "fallback", "mounted", "nested", "routed",
+    ] {
+        let hooks = Recorder::default();
+        let handler = handler_with(hooks.clone());
         let mut events = handler.subscribe();
         let addr = serve(shape, handler).await;
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -137,5 +165,6 @@ async fn the_client_address_from_connect_info_reaches_events() {
         assert_eq!(status, 201, "{shape}");
         let event = events.recv().await.unwrap();
         assert_eq!(event.request.remote_addr, Some(client), "{shape}");
+        assert_eq!(*hooks.0.lock().unwrap(), [Some(client)], "{shape}");
     }
 }

@@ -71,19 +71,19 @@ async fn run(client: &str, scenario: &str) {
 }
 
 macro_rules! scenarios {
-    ($client:literal, $needs:literal: $($test:ident => $scenario:literal),* $(,)?) => {
+    ($client:literal, $clients:ident, $needs:literal: $($test:ident => $scenario:literal),* $(,)?) => {
         $(#[tokio::test]
         async fn $test() {
             if !tools::wanted(stringify!($test), $needs) {
                 return;
             }
-            tools::install(false);
+            tools::install(tools::Clients::$clients);
             run($client, $scenario).await;
         })*
     };
 }
 
-scenarios!("tus-js-client", "Node.js and tus-js-client":
+scenarios!("tus-js-client", Node, "Node.js and tus-js-client":
     tus_js_client_uploads_a_file_in_one_patch => "whole",
     tus_js_client_cut_mid_body_resumes_from_every_byte_that_arrived => "cut-resume",
     tus_js_client_creates_with_upload => "with-upload",
@@ -91,7 +91,7 @@ scenarios!("tus-js-client", "Node.js and tus-js-client":
     tus_js_client_uploads_with_a_deferred_length => "deferred",
 );
 
-scenarios!("tuspy", "Python and tuspy":
+scenarios!("tuspy", Python, "Python and tuspy":
     tuspy_uploads_in_chunks => "chunked",
     tuspy_stopped_part_way_resumes_by_url => "stop-resume",
     tuspy_sends_a_checksum_with_every_chunk => "checksum",

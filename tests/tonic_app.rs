@@ -102,33 +102,41 @@ async fn tus_js_client_uploads_while_grpc_calls_go_on() {
     ) {
         return;
     }
-    tools::install(false);
+    tools::install(tools::Clients::Node);
     let dir = tempfile::tempdir().unwrap();
     let (addr, _reporter) = start(&dir.path().join("uploads")).await;
     let file = dir.path().join("file.bin");
     std::fs::write(&file, pattern(8 << 20)).unwrap();
-    let node = tokio::process::Command::new("node")
+    let mut node = tokio::process::Command::new("node")
         .arg(tools::interop_dir().join("tus-js-client.mjs"))
         .arg("whole")
         .arg(format!("http://{addr}/files/"))
         .arg(&file)
-        .output();
-    let grpc = async {
-        let mut client = health(addr).await;
-        let mut calls = 0;
-        for _ in 0..20 {
-            assert_eq!(check(&mut client).await, ServingStatus::Serving as i32);
-            calls += 1;
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // gRPC calls go on for as long as the client uploads.
+    let mut client = health(addr).await;
+    let mut calls = 0;
+    let status = loop {
+        tokio::select! {
+            status = node.wait() => break status.unwrap(),
+            serving = check(&mut client) => {
+                assert_eq!(serving, ServingStatus::Serving as i32);
+                calls += 1;
+            }
         }
-        calls
     };
-    let (out, calls) = tokio::join!(node, grpc);
-    let out = out.unwrap();
+    let out = node.wait_with_output().await.unwrap();
     assert!(
-        out.status.success(),
+        status.success(),
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(calls, 20);
+    assert!(
+        calls >= 5,
+        "only {calls} gRPC calls while tus-js-client uploaded"
+    );
 }

@@ -143,8 +143,15 @@ async fn the_outer_concurrency_limit_counts_uploads() {
     let addr = stack(dir.path(), 1, 16, Duration::from_secs(30)).await;
     let url = new_upload(addr, 10).await;
     let mut running = half_sent_patch(addr, &url, b"01234", 10).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    // The one slot is taken by the running PATCH: a HEAD waits for it.
+    // Its first bytes on disk: the PATCH holds the one slot.
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    let data = dir.path().join(&id);
+    common::eventually(5, || {
+        let data = data.clone();
+        async move { std::fs::metadata(&data).is_ok_and(|m| m.len() == 5) }
+    })
+    .await;
+    // A HEAD waits for the slot.
     let head = tokio::spawn({
         let url = url.clone();
         async move {

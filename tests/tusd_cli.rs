@@ -448,15 +448,19 @@ fn version_and_help_in_go_s_spelling() {
 #[tokio::test]
 async fn logs_without_colour_and_peers_as_addresses() {
     let cwd = tempfile::tempdir().unwrap();
-    let (log, addr) = logged_run(cwd.path(), &["-upload-dir=./data"]).await;
+    let (log, addr) = logged_run(cwd.path(), &["-upload-dir=./data"], "").await;
+    assert!(log.contains("upload created"), "{log}");
     assert!(
         !log.contains('\u{1b}'),
         "no colour codes when not a terminal: {log:?}"
     );
-    assert!(log.contains(&format!("peer={}", addr.ip())), "{log}");
+    assert!(
+        log.contains(&format!("peer={addr}")),
+        "the client's IP:PORT: {log}"
+    );
     assert!(!log.contains("Some("), "values print as themselves: {log}");
 
-    let (log, _) = logged_run(cwd.path(), &["-log-format", "json"]).await;
+    let (log, _) = logged_run(cwd.path(), &["-log-format", "json"], "").await;
     let request = log
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("every line is JSON"))
@@ -465,15 +469,16 @@ async fn logs_without_colour_and_peers_as_addresses() {
     assert_eq!(request["method"], "POST");
     assert_eq!(request["status"], 201);
 
-    let (log, _) = logged_run(cwd.path(), &["-verbose=false"]).await;
+    let (log, _) = logged_run(cwd.path(), &["-verbose=false"], "").await;
     assert!(log.contains("serving"), "{log}");
-    assert!(!log.contains("request"), "no request lines: {log}");
+    assert!(!log.contains("method=POST"), "no request lines: {log}");
+    assert!(!log.contains("upload created"), "no upload events: {log}");
 }
 
-/// Runs tusd with `extra`, makes one upload, stops it, and returns its log
-/// and the client's address.
-async fn logged_run(cwd: &Path, extra: &[&str]) -> (String, SocketAddr) {
-    let dir = cwd.join("logs");
+/// Runs tusd with `extra` (and `RUST_LOG=rust_log` when not empty), makes
+/// one upload, stops it, and returns its log and the client's address.
+async fn logged_run(cwd: &Path, extra: &[&str], rust_log: &str) -> (String, SocketAddr) {
+    let dir = cwd.join("uploads");
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let log_file = cwd.join(format!("tusd-{run}.log"));
@@ -485,7 +490,10 @@ async fn logged_run(cwd: &Path, extra: &[&str]) -> (String, SocketAddr) {
         .args(["-host", "127.0.0.1", "-port", "0", "-upload-dir"])
         .arg(&dir)
         .args(extra)
-        .env("RUST_LOG", "info");
+        .env_remove("RUST_LOG");
+    if !rust_log.is_empty() {
+        cmd.env("RUST_LOG", rust_log);
+    }
     let mut child = Killed(cmd.spawn().unwrap());
     let mut addr = None;
     for _ in 0..100 {
@@ -572,37 +580,26 @@ async fn disable_concatenation_and_quiet_start_up() {
     .await;
     assert_ne!(status, 201, "partial uploads are refused");
 
-    // Nothing tells the port, so the test picks one.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tusd"))
-        .current_dir(cwd.path())
-        .args(["-show-startup-logs=false", "-host", "127.0.0.1", "-port"])
-        .arg(port.to_string())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut served = false;
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            served = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(served);
-    let (status, _, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
-    assert_eq!(status, 201);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let pid = out.id().unwrap().to_string();
-    let _ = Command::new("kill").args(["-INT", &pid]).status();
-    let log = String::from_utf8_lossy(&out.wait_with_output().await.unwrap().stdout).into_owned();
-    assert!(!log.contains("serving"), "{log}");
-    assert!(log.contains("request"), "requests are still logged: {log}");
+    // At debug level the start-up line still comes, as a DEBUG line.
+    let (log, _) = logged_run(cwd.path(), &["-show-startup-logs=false"], "debug").await;
+    let serving = log.lines().find(|l| l.contains("serving")).unwrap();
+    assert!(serving.contains("DEBUG"), "{serving}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("method=POST") && l.contains("status=201")),
+        "requests are still logged: {log}"
+    );
+}
+
+#[tokio::test]
+async fn a_flag_given_twice_takes_its_last_value() {
+    let cwd = tempfile::tempdir().unwrap();
+    let tusd = run(cwd.path(), "tusd -max-size 5 --max-size=1000");
+    let (_, head, _) = raw(
+        tusd.addr,
+        &request("OPTIONS", tusd.addr, "/files/", ""),
+        b"",
+    )
+    .await;
+    assert_eq!(header_of(&head, "tus-max-size").as_deref(), Some("1000"));
 }

@@ -36,7 +36,8 @@ async fn uppy_uploads_several_files_paused_cut_and_resumed() {
     ) {
         return;
     }
-    tools::install(true);
+    tools::install(tools::Clients::Node);
+    tools::require("chromium");
     let work = tempfile::tempdir().unwrap();
     let uploads = work.path().join("uploads");
     let mut composer = StoreComposer::new();
@@ -81,6 +82,10 @@ async fn uppy_uploads_several_files_paused_cut_and_resumed() {
     let result: serde_json::Value = serde_json::from_str(result).unwrap();
     let successful = result["successful"].as_array().unwrap();
     assert_eq!(successful.len(), 3, "{result}");
+    assert!(
+        result["retries"].as_u64().unwrap() >= 1,
+        "the cut failed requests that Uppy retried: {result}"
+    );
     for upload in successful {
         let name = upload["name"].as_str().unwrap();
         let url = upload["url"].as_str().unwrap();

@@ -259,6 +259,7 @@ impl FileLocker {
     ///     .acquirer_poll_interval(Duration::from_millis(100));
     /// # let _ = locker;
     /// ```
+    #[must_use]
     pub fn holder_poll_interval(mut self, every: Duration) -> Self {
         self.holder_poll = every.max(Duration::from_millis(1));
         self
@@ -266,6 +267,15 @@ impl FileLocker {
 
     /// How often a request waiting for a lock held by another process looks
     /// again (default 50 ms, tusd's `-filelock-acquirer-poll-interval`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_tus::lock::FileLocker;
+    ///
+    /// let locker = FileLocker::new("./uploads").acquirer_poll_interval(Duration::from_millis(20));
+    /// # let _ = locker;
+    /// ```
+    #[must_use]
     pub fn acquirer_poll_interval(mut self, every: Duration) -> Self {
         self.acquirer_poll = every.max(Duration::from_millis(1));
         self

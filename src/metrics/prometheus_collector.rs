@@ -8,7 +8,7 @@ use prometheus::proto::MetricFamily;
 use prometheus::{GaugeVec, IntCounterVec, Opts};
 
 use super::Metrics;
-use super::samples::{FAMILIES, Family, SampleKind};
+use super::samples::{FAMILIES, SampleKind};
 use crate::UploadHandler;
 
 /// The handler's metrics, under tusd's names, for an app's own
@@ -33,26 +33,13 @@ pub struct PrometheusCollector {
     descs: Vec<Desc>,
 }
 
-/// The label names of each family.
-fn label_names(family: &Family) -> &'static [&'static str] {
-    match family.name {
-        "tusd_requests_total" => &["method"],
-        "tusd_errors_total" => &["status", "code"],
-        "tusd_hook_invocations_total" | "tusd_hook_errors_total" => &["hooktype"],
-        _ => &[],
-    }
-}
-
 impl PrometheusCollector {
     /// A collector of `handler`'s metrics.
     pub fn new(handler: &UploadHandler) -> Self {
         let descs = FAMILIES
             .iter()
             .filter_map(|family| {
-                let labels = label_names(family)
-                    .iter()
-                    .map(|l| (*l).to_owned())
-                    .collect();
+                let labels = family.labels.iter().map(|l| (*l).to_owned()).collect();
                 Desc::new(
                     family.name.to_owned(),
                     family.help.to_owned(),
@@ -78,7 +65,7 @@ impl Collector for PrometheusCollector {
         let samples = self.metrics.samples();
         let mut out = Vec::new();
         for family in FAMILIES {
-            let labels = label_names(&family);
+            let labels = family.labels;
             let opts = Opts::new(family.name, family.help);
             let of_family = samples.iter().filter(|s| s.name == family.name);
             let values = |sample: &super::Sample| -> Vec<String> {

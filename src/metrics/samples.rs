@@ -49,6 +49,7 @@ pub(super) struct Family {
     pub(super) name: &'static str,
     pub(super) help: &'static str,
     pub(super) kind: SampleKind,
+    pub(super) labels: &'static [&'static str],
 }
 
 const fn counter(name: &'static str, help: &'static str) -> Family {
@@ -56,16 +57,27 @@ const fn counter(name: &'static str, help: &'static str) -> Family {
         name,
         help,
         kind: SampleKind::Counter,
+        labels: &[],
     }
 }
 
-pub(super) const REQUESTS: Family = counter(
-    "tusd_requests_total",
-    "Total number of requests served per method.",
+const fn labelled(family: Family, labels: &'static [&'static str]) -> Family {
+    Family { labels, ..family }
+}
+
+pub(super) const REQUESTS: Family = labelled(
+    counter(
+        "tusd_requests_total",
+        "Total number of requests served per method.",
+    ),
+    &["method"],
 );
-pub(super) const ERRORS: Family = counter(
-    "tusd_errors_total",
-    "Total number of errors per status and code.",
+pub(super) const ERRORS: Family = labelled(
+    counter(
+        "tusd_errors_total",
+        "Total number of errors per status and code.",
+    ),
+    &["status", "code"],
 );
 pub(super) const BYTES_RECEIVED: Family = counter(
     "tusd_bytes_received",
@@ -85,14 +97,21 @@ pub(super) const CONNECTIONS_OPEN: Family = Family {
     name: "tusd_connections_open",
     help: "Current number of open connections.",
     kind: SampleKind::Gauge,
+    labels: &[],
 };
-pub(super) const HOOK_INVOCATIONS: Family = counter(
-    "tusd_hook_invocations_total",
-    "Total number of invocations per hook type.",
+pub(super) const HOOK_INVOCATIONS: Family = labelled(
+    counter(
+        "tusd_hook_invocations_total",
+        "Total number of invocations per hook type.",
+    ),
+    &["hooktype"],
 );
-pub(super) const HOOK_ERRORS: Family = counter(
-    "tusd_hook_errors_total",
-    "Total number of hook errors per hook type.",
+pub(super) const HOOK_ERRORS: Family = labelled(
+    counter(
+        "tusd_hook_errors_total",
+        "Total number of hook errors per hook type.",
+    ),
+    &["hooktype"],
 );
 
 /// Every family, in the order they are reported.

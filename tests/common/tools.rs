@@ -2,18 +2,48 @@
 //! Python), Chromium, strace. They run when `TUS_TOOL_TESTS=1` (`.ci/run`
 //! sets it); otherwise each says loudly that it was skipped.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// Whether tests needing outside tools run; prints a loud notice when not.
+/// Whether tests needing outside tools run: `TUS_TOOL_TESTS=1`.
+fn asked_for() -> bool {
+    std::env::var("TUS_TOOL_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// Says loudly that `test` was skipped. Written to the process's stderr
+/// itself: the test harness captures `eprintln!` of passing tests.
+fn skipped(test: &str, why: &str) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n!!!!!!!! SKIPPED {test}: {why} !!!!!!!!\n"
+    );
+}
+
+/// Whether tests needing outside tools run; says loudly when not.
 pub fn wanted(test: &str, needs: &str) -> bool {
-    if std::env::var("TUS_TOOL_TESTS").is_ok_and(|v| v == "1") {
+    if asked_for() {
         return true;
     }
-    eprintln!(
-        "\n!!!!!!!! SKIPPED {test}: it needs {needs}; run with TUS_TOOL_TESTS=1 (as .ci/run does) !!!!!!!!\n"
+    skipped(
+        test,
+        &format!("it needs {needs}; run with TUS_TOOL_TESTS=1 (as .ci/run does)"),
     );
+    false
+}
+
+/// Whether `tool` runs here. Missing, the test is skipped loudly, or fails
+/// when tool tests were asked for.
+pub fn present(test: &str, tool: &str) -> bool {
+    if Command::new(tool).arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        !asked_for(),
+        "{tool} is needed for {test} and is not installed"
+    );
+    skipped(test, &format!("{tool} is not installed"));
     false
 }
 
@@ -28,24 +58,36 @@ pub fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
 }
 
-/// Installs the pinned clients (and Chromium, with `browser`) once per test binary.
-pub fn install(browser: bool) {
-    static NODE_AND_PYTHON: OnceLock<()> = OnceLock::new();
-    static BROWSER: OnceLock<()> = OnceLock::new();
-    let run = |args: &[&str]| {
+/// What a test needs installed from `interop/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clients {
+    /// The Node.js packages: tus-js-client, Uppy, playwright-core, tus-node-server.
+    Node,
+    /// tuspy in a Python venv.
+    Python,
+}
+
+/// Installs the pinned clients `what` needs, once per test binary. The
+/// machine's own tools (Node.js, Python, Chromium) must be there already:
+/// `.ci/run` installs them.
+pub fn install(what: Clients) {
+    static NODE: OnceLock<()> = OnceLock::new();
+    static PYTHON: OnceLock<()> = OnceLock::new();
+    let (once, scope, tool) = match what {
+        Clients::Node => (&NODE, "node", "node"),
+        Clients::Python => (&PYTHON, "python", "python3"),
+    };
+    once.get_or_init(|| {
+        require(tool);
         let out = Command::new("bash")
             .arg(interop_dir().join("install.sh"))
-            .args(args)
+            .arg(scope)
             .output()
             .expect("bash runs");
         assert!(
             out.status.success(),
-            "interop/install.sh {args:?} failed:\n{}",
+            "interop/install.sh {scope} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-    };
-    NODE_AND_PYTHON.get_or_init(|| run(&[]));
-    if browser {
-        BROWSER.get_or_init(|| run(&["--browser"]));
-    }
+    });
 }

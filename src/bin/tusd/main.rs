@@ -9,8 +9,14 @@ use std::io::IsTerminal;
 
 fn main() -> std::process::ExitCode {
     let args = args::Args::from_command_line();
+    // Not verbose: no line per request, nor per upload event.
+    let quiet = if args.verbose {
+        "info"
+    } else {
+        "info,tower_tus=warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(quiet));
     // Logs go to standard output, as tusd's do; colour only for a terminal.
     let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
