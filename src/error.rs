@@ -93,6 +93,10 @@ pub enum TusError {
     /// No upload at this URL.
     #[error("upload not found")]
     NotFound,
+    /// The store serves downloads of finished uploads only, and this one
+    /// is not finished yet.
+    #[error("the upload is not finished: its bytes can be downloaded once it is")]
+    NotFinished,
     /// The method is not served at this URL.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -211,6 +215,7 @@ impl TusError {
             TusError::OriginNotAllowed | TusError::Forbidden => StatusCode::FORBIDDEN,
             TusError::NotFound => StatusCode::NOT_FOUND,
             TusError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            TusError::NotFinished => StatusCode::BAD_REQUEST,
             TusError::InvalidUploadLength
             | TusError::InvalidUploadOffset
             | TusError::InvalidDeferLength
@@ -261,6 +266,7 @@ impl TusError {
             TusError::OriginNotAllowed => "ERR_ORIGIN_NOT_ALLOWED",
             TusError::NotFound => "ERR_UPLOAD_NOT_FOUND",
             TusError::MethodNotAllowed => "ERR_METHOD_NOT_ALLOWED",
+            TusError::NotFinished => "ERR_INCOMPLETE_UPLOAD",
             TusError::InvalidUploadLength => "ERR_INVALID_UPLOAD_LENGTH",
             TusError::InvalidUploadOffset => "ERR_INVALID_OFFSET",
             TusError::InvalidDeferLength => "ERR_INVALID_UPLOAD_LENGTH_DEFER",

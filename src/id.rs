@@ -3,26 +3,51 @@
 use std::fmt;
 use std::sync::Arc;
 
-/// The longest id accepted from a URL.
-pub const MAX_ID_LEN: usize = 128;
+/// The longest id accepted from a URL: an object store's ids carry its
+/// own multipart upload id (`<object>+<multipart upload>`), which S3 may
+/// make long.
+pub const MAX_ID_LEN: usize = 256;
 
-/// Whether `id` is safe to hand to a store: 1 to 128 characters of ASCII
-/// letters, digits, `-` and `_`.
+/// Whether `id` is safe to hand to a store: 1 to 256 characters of ASCII
+/// letters, digits, `-`, `_`, `+`, `.` and `~`, not starting with `.`.
 ///
-/// No valid id can name a path outside a store's folder or collide with the
-/// file store's `<id>.info` files.
+/// No valid id can name a path outside a folder (there is no `/`, and no
+/// `.` or `..` alone). Stores that keep files named after ids check more
+/// ([`is_plain_id`]).
 ///
 /// ```
 /// use tower_tus::id::is_valid_id;
 ///
 /// assert!(is_valid_id("0f3c1a2b"));
+/// assert!(is_valid_id("0f3c1a2b+2~Ud.Xq_x-9"));
 /// assert!(!is_valid_id(".."));
+/// assert!(!is_valid_id(".hidden"));
 /// assert!(!is_valid_id("a%2Fb"));
-/// assert!(!is_valid_id("a.info"));
+/// assert!(!is_valid_id("a/b"));
 /// ```
 pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_ID_LEN
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_+.~".contains(&b))
+}
+
+/// Whether `id` is a valid id of ASCII letters, digits, `-` and `_` alone,
+/// at most 128 of them: what the file store accepts, so that no id can
+/// collide with another upload's `<id>.info`.
+///
+/// ```
+/// use tower_tus::id::is_plain_id;
+///
+/// assert!(is_plain_id("0f3c1a2b"));
+/// assert!(!is_plain_id("a.info"));
+/// assert!(!is_plain_id("a+b"));
+/// ```
+pub fn is_plain_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -19,12 +19,16 @@ impl UploadHandler {
         req: &HeaderMap,
         details: &Arc<RequestDetails>,
     ) -> Result<Response<HandlerBody>, TusError> {
-        if !self.offers(Extension::Content) || self.inner.config.disable_download {
+        let downloads = self.offers(Extension::Content) || self.offers(Extension::FinishedContent);
+        if !downloads || self.inner.config.disable_download {
             return Err(TusError::MethodNotAllowed);
         }
         let mut open = self.open(id, None, details).await?;
         open.retry_finish().await?;
         let info = open.upload.info();
+        if !self.offers(Extension::Content) && !info.finished {
+            return Err(TusError::NotFinished);
+        }
         // A final upload is served once it holds all its bytes.
         let total = if info.is_final && !info.is_complete() {
             0

@@ -150,13 +150,16 @@ impl Metrics {
         let mut out = Vec::new();
         for (i, method) in METHODS.iter().enumerate() {
             out.push(REQUESTS.sample(
-                vec![("method", (*method).to_owned())],
+                vec![(REQUESTS.labels[0], (*method).to_owned())],
                 self.requests[i].load(Ordering::Relaxed) as f64,
             ));
         }
         for ((status, code), n) in self.errors.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             out.push(ERRORS.sample(
-                vec![("status", status.to_string()), ("code", (*code).to_owned())],
+                vec![
+                    (ERRORS.labels[0], status.to_string()),
+                    (ERRORS.labels[1], (*code).to_owned()),
+                ],
                 *n as f64,
             ));
         }
@@ -175,7 +178,7 @@ impl Metrics {
             (HOOK_ERRORS, &self.hook_errors),
         ] {
             for (hook, n) in map.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-                out.push(family.sample(vec![("hooktype", (*hook).to_owned())], *n as f64));
+                out.push(family.sample(vec![(family.labels[0], (*hook).to_owned())], *n as f64));
             }
         }
         out

@@ -26,12 +26,18 @@
 mod file;
 mod limited;
 mod memory;
+#[cfg(feature = "s3")]
+mod s3;
+#[cfg(any(feature = "file-store", feature = "s3"))]
+mod tusd_info;
 mod upload;
 
 #[cfg(feature = "file-store")]
 pub use file::{FileStore, SyncPolicy};
 pub use limited::{Evictor, LimitPolicy, LimitedStore};
 pub use memory::MemoryStore;
+#[cfg(feature = "s3")]
+pub use s3::S3Store;
 pub use upload::{Content, Extension, Extensions, Upload};
 
 use std::sync::Arc;

@@ -26,6 +26,10 @@ pub enum Extension {
     LengthDeferral,
     /// [`Upload::content`]: GET downloads.
     Content,
+    /// [`Upload::content`] of finished uploads only (object stores, whose
+    /// unfinished bytes cannot be read back): GET of an unfinished upload
+    /// is refused.
+    FinishedContent,
     /// [`DataStore::list_uploads`](super::DataStore::list_uploads): expiry and eviction.
     Listing,
     /// Staged writes for bodies that must be verified: the checksum extension.
@@ -34,11 +38,12 @@ pub enum Extension {
 
 impl Extension {
     /// Every extension.
-    pub const ALL: [Extension; 6] = [
+    pub const ALL: [Extension; 7] = [
         Extension::Termination,
         Extension::Concatenation,
         Extension::LengthDeferral,
         Extension::Content,
+        Extension::FinishedContent,
         Extension::Listing,
         Extension::VerifiedWrites,
     ];

@@ -8,12 +8,12 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use self::info_file::InfoFile;
 use self::upload::FileUpload;
+use super::tusd_info::InfoFile;
 use super::{DataStore, Extensions, Upload};
 use crate::composer::StoreComposer;
 use crate::error::StoreError;
-use crate::id::is_valid_id;
+use crate::id::is_plain_id;
 use crate::info::FileInfo;
 
 /// When a [`FileStore`] makes data durable with `fdatasync`.
@@ -98,7 +98,7 @@ impl FileStore {
 
     pub(super) fn path(&self, id: &str, extension: &str) -> Result<PathBuf, StoreError> {
         // Handlers validate ids already; a store used on its own checks too.
-        if !is_valid_id(id) {
+        if !is_plain_id(id) {
             return Err(StoreError::NotFound);
         }
         let mut name = id.to_owned();
@@ -209,7 +209,7 @@ impl DataStore for FileStore {
         while let Some(entry) = entries.next_entry().await? {
             let name = entry.file_name();
             if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".info"))
-                && is_valid_id(id)
+                && is_plain_id(id)
             {
                 ids.push(id.to_owned());
             }

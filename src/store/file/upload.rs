@@ -4,11 +4,12 @@ use std::ops::Range;
 use async_trait::async_trait;
 
 use super::appender::Appender;
-use super::info_file::{self, InfoFile};
+use super::info_file;
 use super::{FileStore, SyncPolicy, not_found_or, on_disk};
 use crate::body::{ContentBody, UploadBody};
 use crate::error::StoreError;
 use crate::info::FileInfo;
+use crate::store::tusd_info::InfoFile;
 use crate::store::{Content, Upload};
 
 /// A write at most this big, with no sync, is done in place.

@@ -1,0 +1,270 @@
+//! [`S3Store`]: uploads in any S3-compatible object store, in tusd's layout.
+
+mod errors;
+mod layout;
+mod parts;
+mod upload;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+
+use self::errors::store_error;
+use self::layout::{Layout, split_id};
+use self::parts::PartSizes;
+use self::upload::S3Upload;
+use super::{DataStore, Extension, Extensions, Upload};
+use crate::composer::StoreComposer;
+use crate::error::StoreError;
+use crate::info::FileInfo;
+
+/// Uploads in an S3 bucket (AWS, or any S3-compatible store: MinIO,
+/// SeaweedFS, Cloudflare R2, …), laid out as tusd's s3store lays them out,
+/// so a bucket written by tusd is served and the other way round:
+///
+/// - `<prefix><object>.info`: the upload's state, as tusd's JSON;
+/// - a multipart upload on `<prefix><object>`, completed when the upload
+///   finishes;
+/// - `<prefix><object>.part`: the bytes past the last whole part;
+/// - the tus id is `<object>+<multipart upload id>`.
+///
+/// Every part but the last has the same size, chosen from the upload's
+/// length alone (see [`preferred_part_size`](Self::preferred_part_size)),
+/// so where a client cuts its PATCHes never changes the parts. An
+/// interrupted PATCH keeps every byte that arrived: whole parts as parts,
+/// the rest in the `.part` object. Downloads need the upload finished.
+///
+/// ```no_run
+/// use tower_tus::{StoreComposer, store::S3Store};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// // Credentials and region from the standard AWS chain.
+/// let store = S3Store::from_env("my-bucket").await.object_prefix("uploads/");
+/// store.check().await.expect("the bucket can be reached");
+/// let mut composer = StoreComposer::new();
+/// store.use_in(&mut composer);
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    layout: Layout,
+    parts: PartSizes,
+}
+
+impl S3Store {
+    /// A store over `bucket`, through `client`.
+    ///
+    /// For S3-compatible servers, configure the client with checksums
+    /// `WhenRequired` (`request_checksum_calculation`): many cannot read
+    /// the SDK's default streaming checksums. [`from_env`](Self::from_env)
+    /// does.
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        S3Store {
+            client,
+            bucket: bucket.into(),
+            layout: Layout::default(),
+            parts: PartSizes {
+                min: 5 << 20,
+                preferred: 50 << 20,
+            },
+        }
+    }
+
+    /// A store over `bucket` with a client configured from the environment
+    /// the way AWS's tools read it (`AWS_REGION`, credentials from the
+    /// environment, profile, web identity or instance metadata,
+    /// `AWS_ENDPOINT_URL`), speaking TLS with rustls.
+    pub async fn from_env(bucket: impl Into<String>) -> Self {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http)
+            .load()
+            .await;
+        let path_style = std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true");
+        let config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(path_style)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build();
+        S3Store::new(Client::from_conf(config), bucket)
+    }
+
+    /// Keys of every object start with `prefix` (tusd's `-s3-object-prefix`).
+    #[must_use]
+    pub fn object_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.layout.object_prefix = prefix.into();
+        self
+    }
+
+    /// `.info` and `.part` objects live under `prefix` instead (tusd's
+    /// `-s3-metadata-object-prefix`).
+    #[must_use]
+    pub fn metadata_object_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.layout.metadata_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The smallest part the backend accepts but for the last one
+    /// (default 5 MiB, as AWS; some S3-compatibles differ).
+    #[must_use]
+    pub fn min_part_size(mut self, bytes: u64) -> Self {
+        self.parts.min = bytes.max(1);
+        self
+    }
+
+    /// The part size aimed for (default 50 MiB, as tusd), grown for uploads
+    /// that would otherwise need more than 10,000 parts.
+    #[must_use]
+    pub fn preferred_part_size(mut self, bytes: u64) -> Self {
+        self.parts.preferred = bytes;
+        self
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Registers this store with `composer`.
+    pub fn use_in(&self, composer: &mut StoreComposer) {
+        composer.use_core(self.clone());
+    }
+
+    /// Checks that the bucket can be reached with the credentials given: a
+    /// clear error at start-up rather than at the first upload.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| match store_error("head bucket", e) {
+                StoreError::NotFound => {
+                    StoreError::Other(format!("bucket {} does not exist", self.bucket).into())
+                }
+                other => other,
+            })
+    }
+}
+
+/// Object metadata as tusd copies it: printable ASCII only.
+fn object_metadata(info: &FileInfo) -> HashMap<String, String> {
+    info.metadata
+        .iter()
+        .filter_map(|(key, value)| {
+            let value = String::from_utf8_lossy(value)
+                .chars()
+                .map(|c| {
+                    if c.is_ascii() && !c.is_ascii_control() {
+                        c
+                    } else {
+                        '?'
+                    }
+                })
+                .collect::<String>();
+            key.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                .then(|| (key.to_owned(), value))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl DataStore for S3Store {
+    async fn new_upload(&self, mut info: FileInfo) -> Result<Box<dyn Upload>, StoreError> {
+        let object_id = info.id.clone();
+        let key = self.layout.object(&object_id);
+        let mut create = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&key)
+            .set_metadata(Some(object_metadata(&info)));
+        if let Some(filetype) = info.metadata.get_str("filetype") {
+            create = create.content_type(filetype);
+        }
+        let created = create
+            .send()
+            .await
+            .map_err(|e| store_error("create multipart upload", e))?;
+        let multipart_id = created
+            .upload_id()
+            .ok_or_else(|| StoreError::Other("S3 gave no multipart upload id".into()))?
+            .to_owned();
+        info.id = format!("{object_id}+{multipart_id}");
+        info.offset = 0;
+        info.finished = false;
+        let now = std::time::SystemTime::now();
+        info.created_at.get_or_insert(now);
+        info.updated_at = Some(now);
+        info.storage = [
+            ("Type", "s3store"),
+            ("Bucket", self.bucket.as_str()),
+            ("Key", key.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let upload = S3Upload::created(self.clone(), info, object_id, multipart_id);
+        upload.put_info(true).await?;
+        Ok(Box::new(upload))
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Box<dyn Upload>, StoreError> {
+        let (object_id, multipart_id) = split_id(id).ok_or(StoreError::NotFound)?;
+        let upload = S3Upload::load(self.clone(), object_id, multipart_id).await?;
+        Ok(Box::new(upload))
+    }
+
+    fn extensions(&self) -> Extensions {
+        Extensions::from([
+            Extension::Termination,
+            Extension::LengthDeferral,
+            Extension::FinishedContent,
+            Extension::Listing,
+            Extension::VerifiedWrites,
+        ])
+    }
+
+    async fn list_uploads(&self) -> Result<Vec<String>, StoreError> {
+        let prefix = self
+            .layout
+            .metadata_prefix
+            .clone()
+            .unwrap_or_else(|| self.layout.object_prefix.clone());
+        let mut ids = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut infos = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| store_error("list objects", e))?;
+            for object in page.contents() {
+                if let Some(object_id) = object.key().and_then(|k| self.layout.object_of_info(k)) {
+                    infos.push(object_id.to_owned());
+                }
+            }
+        }
+        // The tus id needs the multipart upload id, kept in each `.info`.
+        for object_id in infos {
+            if let Ok(info) = upload::read_info(self, &object_id).await {
+                ids.push(info.id);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+}

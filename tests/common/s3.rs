@@ -1,0 +1,188 @@
+//! A moto S3 server on 127.0.0.1, started once per test binary from the
+//! venv `interop/install.sh python` makes; a bucket of its own per test.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tower_tus::store::S3Store;
+
+use super::tools;
+
+/// The smallest part moto accepts here: small, so that part logic runs on
+/// KiB-sized uploads.
+pub const MIN_PART: u64 = 1024;
+
+/// moto's endpoint. moto goes when the test binary does: it runs under a
+/// shell that kills it once the binary's end of a pipe closes.
+fn moto() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        tools::install(tools::Clients::Python);
+        let moto = tools::interop_dir().join(".venv/bin/moto_server");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("\"$0\" -H 127.0.0.1 -p 0 2>&1 & pid=$!; cat >/dev/null; kill $pid")
+            .arg(moto)
+            .env("S3_UPLOAD_PART_MIN_SIZE", MIN_PART.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto starts");
+        // Kept open for the binary's life: closing it stops moto.
+        std::mem::forget(child.stdin.take());
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if let Some(at) = line.find("http://127.0.0.1:")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(line[at..].trim().to_owned());
+                }
+            }
+        });
+        let endpoint = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("moto said where it listens");
+        std::mem::forget(child);
+        endpoint
+    })
+}
+
+/// A client for moto.
+pub fn client() -> aws_sdk_s3::Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .http_client(http)
+        .endpoint_url(moto())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .force_path_style(true)
+        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
+        .interceptor(MotoListParts)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A fresh bucket.
+pub async fn bucket() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "tus-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    client()
+        .create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("create bucket");
+    name
+}
+
+/// A store over a fresh bucket with 1 KiB parts, or `None` (said loudly)
+/// when tests needing outside tools were not asked for.
+pub async fn store(test: &str) -> Option<S3Store> {
+    if !tools::wanted(test, "Python and moto (an S3 server)") {
+        return None;
+    }
+    Some(over(&bucket().await))
+}
+
+/// A store over `bucket` (again: as after a restart).
+pub fn over(bucket: &str) -> S3Store {
+    S3Store::new(client(), bucket)
+        .min_part_size(MIN_PART)
+        .preferred_part_size(MIN_PART)
+}
+
+/// moto answers ListParts under a `<ListPartsResponse>` root where S3 says
+/// `<ListPartsResult>`; Python's SDK reads either, Rust's only S3's. This
+/// renames the root of moto's answers before the SDK reads them.
+#[derive(Debug)]
+struct MotoListParts;
+
+impl aws_sdk_s3::config::Intercept for MotoListParts {
+    fn name(&self) -> &'static str {
+        "MotoListParts"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextMut<
+            '_,
+        >,
+        _: &aws_sdk_s3::config::RuntimeComponents,
+        _: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        let body = context.response_mut().body_mut();
+        let taken = std::mem::replace(body, aws_sdk_s3::primitives::SdkBody::taken());
+        *body = aws_sdk_s3::primitives::SdkBody::from_body_1_x(Renamed {
+            inner: taken,
+            seen: Vec::new(),
+            done: false,
+        });
+        Ok(())
+    }
+}
+
+/// A body read whole, its root element renamed.
+struct Renamed {
+    inner: aws_sdk_s3::primitives::SdkBody,
+    seen: Vec<u8>,
+    done: bool,
+}
+
+impl http_body::Body for Renamed {
+    type Data = bytes::Bytes;
+    type Error = aws_sdk_s3::error::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.seen.extend_from_slice(&data);
+                    }
+                }
+                Poll::Ready(None) => {
+                    self.done = true;
+                    let seen = std::mem::take(&mut self.seen);
+                    // Object bodies pass untouched: only moto's XML is renamed.
+                    let body = match String::from_utf8(seen) {
+                        Ok(text) if text.contains("<ListPartsResponse") => text
+                            .replace("<ListPartsResponse", "<ListPartsResult")
+                            .replace("</ListPartsResponse>", "</ListPartsResult>")
+                            .into_bytes(),
+                        Ok(text) => text.into_bytes(),
+                        Err(e) => e.into_bytes(),
+                    };
+                    return Poll::Ready(Some(Ok(http_body::Frame::data(body.into()))));
+                }
+            }
+        }
+    }
+}

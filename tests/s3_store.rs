@@ -1,0 +1,137 @@
+//! `S3Store` against a real S3 server (moto, started on 127.0.0.1): the
+//! store conformance suite, and uploads over the HTTP surface across parts,
+//! interruptions and restarts.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{call, create, empty, offset, patch, tus};
+use http::{Method, StatusCode};
+use tower_tus::store::DataStore;
+use tower_tus::{Config, StoreComposer, UploadHandler};
+
+macro_rules! on_moto {
+    ($($case:ident),* $(,)?) => {
+        mod conformance {
+            $(#[tokio::test]
+            async fn $case() {
+                let Some(store) = crate::common::s3::store(stringify!($case)).await else {
+                    return;
+                };
+                tower_tus::testing::run_case(stringify!($case), std::sync::Arc::new(store)).await;
+            })*
+        }
+    };
+}
+
+tower_tus::__store_conformance_cases!((on_moto)());
+
+fn handler(store: tower_tus::store::S3Store) -> UploadHandler {
+    let mut composer = StoreComposer::new();
+    store.use_in(&mut composer);
+    UploadHandler::new(Config::new(composer))
+}
+
+#[tokio::test]
+async fn an_upload_across_parts_with_a_restart_between_each_patch() {
+    let Some(store) =
+        common::s3::store("an_upload_across_parts_with_a_restart_between_each_patch").await
+    else {
+        return;
+    };
+    let bucket = store.bucket().to_owned();
+    let data = common::pattern(5000);
+    let url = create(&handler(store), data.len() as u64).await;
+    // PATCHes cut anywhere, each through a new store as after a restart.
+    let mut at = 0;
+    for len in [700, 1500, 1, 1023, 1776] {
+        let h = handler(common::s3::over(&bucket));
+        let r = patch(&h, &url, at as u64, &data[at..at + len]).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+        at += len;
+        assert_eq!(r.header("upload-offset"), Some(at.to_string().as_str()));
+        assert_eq!(offset(&h, &url).await, Some(at as u64));
+    }
+    let h = handler(common::s3::over(&bucket));
+    let r = call(&h, empty(http::Request::get(&url))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body[..] == data[..],
+        "the object holds the bytes in order"
+    );
+}
+
+#[tokio::test]
+async fn downloads_wait_for_the_upload_to_finish() {
+    let Some(store) = common::s3::store("downloads_wait_for_the_upload_to_finish").await else {
+        return;
+    };
+    let h = handler(store);
+    let url = create(&h, 10).await;
+    assert_eq!(
+        patch(&h, &url, 0, b"01234").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = call(&h, empty(http::Request::get(&url))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("not finished"));
+}
+
+#[tokio::test]
+async fn a_deferred_length_keeps_its_tail_at_finish() {
+    let Some(store) = common::s3::store("a_deferred_length_keeps_its_tail_at_finish").await else {
+        return;
+    };
+    let bucket = store.bucket().to_owned();
+    let h = handler(store);
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
+    )
+    .await;
+    let url = r.header("location").unwrap().to_owned();
+    let data = common::pattern(2500);
+    assert_eq!(
+        patch(&h, &url, 0, &data).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // The length, declared at the end: the 452-byte tail is the last part.
+    let r = call(
+        &h,
+        empty(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", "2500")
+                .header("upload-length", "2500")
+                .header("content-type", "application/offset+octet-stream"),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = call(
+        &handler(common::s3::over(&bucket)),
+        empty(http::Request::get(&url)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body[..] == data[..], "{} bytes", r.body.len());
+}
+
+#[tokio::test]
+async fn ids_carry_the_multipart_upload_as_tusd_s_do() {
+    let Some(store) = common::s3::store("ids_carry_the_multipart_upload_as_tusd_s_do").await else {
+        return;
+    };
+    let store: Arc<dyn DataStore> = Arc::new(store);
+    let upload = store
+        .new_upload(tower_tus::FileInfo::new("abc").with_size(Some(3)))
+        .await
+        .unwrap();
+    let (object, multipart) = upload.info().id.split_once('+').unwrap();
+    assert_eq!(object, "abc");
+    assert!(!multipart.is_empty());
+    assert_eq!(
+        upload.info().storage.get("Type").map(String::as_str),
+        Some("s3store")
+    );
+}
