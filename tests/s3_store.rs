@@ -27,6 +27,53 @@ macro_rules! on_moto {
 
 tower_tus::__store_conformance_cases!((on_moto)());
 
+macro_rules! on_seaweedfs {
+    ($($case:ident),* $(,)?) => {
+        mod seaweedfs_conformance {
+            $(#[tokio::test]
+            async fn $case() {
+                let Some(store) = crate::common::s3::seaweedfs_store(stringify!($case)).await else {
+                    return;
+                };
+                tower_tus::testing::run_case(stringify!($case), std::sync::Arc::new(store)).await;
+            })*
+        }
+    };
+}
+
+tower_tus::__store_conformance_cases!((on_seaweedfs)());
+
+#[tokio::test]
+async fn seaweedfs_takes_real_five_mib_parts_across_patches() {
+    let Some(store) =
+        common::s3::seaweedfs_store("seaweedfs_takes_real_five_mib_parts_across_patches").await
+    else {
+        return;
+    };
+    let bucket = store.bucket().to_owned();
+    let data = common::pattern((12 << 20) + 777);
+    let url = create(&handler(store), data.len() as u64).await;
+    let mut at = 0;
+    for len in [3 << 20, (4 << 20) + 5, 1, (5 << 20) + 771] {
+        // A new store each time, as after a restart.
+        let h = handler(tower_tus::store::S3Store::new(
+            common::s3::seaweedfs_client(),
+            &bucket,
+        ));
+        let r = patch(&h, &url, at as u64, &data[at..at + len]).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+        at += len;
+        assert_eq!(offset(&h, &url).await, Some(at as u64));
+    }
+    let h = handler(tower_tus::store::S3Store::new(
+        common::s3::seaweedfs_client(),
+        &bucket,
+    ));
+    let r = call(&h, empty(http::Request::get(&url))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body[..] == data[..], "{} bytes", r.body.len());
+}
+
 fn handler(store: tower_tus::store::S3Store) -> UploadHandler {
     let mut composer = StoreComposer::new();
     store.use_in(&mut composer);

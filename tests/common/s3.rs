@@ -1,5 +1,7 @@
-//! A moto S3 server on 127.0.0.1, started once per test binary from the
-//! venv `interop/install.sh python` makes; a bucket of its own per test.
+//! S3 servers on 127.0.0.1, each started once per test binary from the
+//! venv `interop/install.sh python` makes: moto (in memory, with a tiny
+//! minimum part size) and SeaweedFS (a real object store: SigV4 checked,
+//! 5 MiB parts). A bucket of its own per test.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -54,37 +56,100 @@ fn moto() -> &'static str {
     })
 }
 
+/// Keys SeaweedFS is started with, and checks every request's signature against.
+const SEAWEED_KEY: (&str, &str) = ("tus-test-key", "tus-test-secret");
+
+/// SeaweedFS's S3 endpoint (`weed mini`: master, volume server, filer and
+/// S3 gateway in one process), every component on a port of its own.
+fn seaweedfs() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        tools::install(tools::Clients::Python);
+        let weed = tools::interop_dir().join(".venv/bin/weed");
+        let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+        // Ten ports the system picked, released for weed to take.
+        let ports: Vec<u16> = (0..10)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        let [s3, s3g, mp, mg, vp, vg, fp, fg, ap, ag] = ports[..] else {
+            unreachable!()
+        };
+        let d = dir.path().display();
+        let args = format!(
+            "-logtostderr=false mini -dir={d} -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+             -master.telemetry=false -admin.ui=false -webdav=false \
+             -s3.port={s3} -s3.port.grpc={s3g} -s3.port.iceberg=0 -s3.port.lance=0 \
+             -master.port={mp} -master.port.grpc={mg} -volume.port={vp} -volume.port.grpc={vg} \
+             -filer.port={fp} -filer.port.grpc={fg} -admin.port={ap} -admin.port.grpc={ag} \
+             -s3.localSocket={d}/s3.sock -filer.localSocket={d}/filer.sock"
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "\"$0\" {args} >{d}/weed.log 2>&1 & pid=$!; cat >/dev/null; kill $pid"
+            ))
+            .arg(weed)
+            .env("AWS_ACCESS_KEY_ID", SEAWEED_KEY.0)
+            .env("AWS_SECRET_ACCESS_KEY", SEAWEED_KEY.1)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("SeaweedFS starts");
+        std::mem::forget(child.stdin.take());
+        std::mem::forget(child);
+        format!("http://127.0.0.1:{s3}")
+    })
+}
+
 /// A client for moto.
 pub fn client() -> aws_sdk_s3::Client {
+    client_for(moto(), ("test", "test"), true)
+}
+
+/// A client for SeaweedFS.
+pub fn seaweedfs_client() -> aws_sdk_s3::Client {
+    client_for(seaweedfs(), SEAWEED_KEY, false)
+}
+
+fn client_for(endpoint: &str, key: (&str, &str), moto: bool) -> aws_sdk_s3::Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
-    let config = aws_sdk_s3::config::Builder::new()
+    let mut config = aws_sdk_s3::config::Builder::new()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .http_client(http)
-        .endpoint_url(moto())
+        .endpoint_url(endpoint)
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "test", "test", None, None, "tests",
+            key.0, key.1, None, None, "tests",
         ))
         .force_path_style(true)
         .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
-        .interceptor(MotoListParts)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
+        .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired);
+    if moto {
+        config = config.interceptor(MotoListParts);
+    }
+    aws_sdk_s3::Client::from_conf(config.build())
 }
 
-/// A fresh bucket.
-pub async fn bucket() -> String {
+fn bucket_name() -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let name = format!(
+    format!(
         "tus-{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::SeqCst)
-    );
+    )
+}
+
+/// A fresh bucket on moto.
+pub async fn bucket() -> String {
+    let name = bucket_name();
     client()
         .create_bucket()
         .bucket(&name)
@@ -92,6 +157,31 @@ pub async fn bucket() -> String {
         .await
         .expect("create bucket");
     name
+}
+
+/// A store over a fresh SeaweedFS bucket with S3's own 5 MiB parts, or
+/// `None` (said loudly) when tests needing outside tools were not asked for.
+pub async fn seaweedfs_store(test: &str) -> Option<S3Store> {
+    if !tools::wanted(test, "Python and SeaweedFS (an S3 server)") {
+        return None;
+    }
+    let client = seaweedfs_client();
+    let name = bucket_name();
+    // The gateway answers before its filer is ready: try for a while.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match client.create_bucket().bucket(&name).send().await {
+            Ok(_) => break,
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "SeaweedFS never made a bucket: {e:?}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+    Some(S3Store::new(client, name))
 }
 
 /// A store over a fresh bucket with 1 KiB parts, or `None` (said loudly)
