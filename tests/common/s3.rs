@@ -165,6 +165,17 @@ pub async fn seaweedfs_store(test: &str) -> Option<S3Store> {
     if !tools::wanted(test, "Python and SeaweedFS (an S3 server)") {
         return None;
     }
+    let name = seaweedfs_bucket().await;
+    Some(S3Store::new(seaweedfs_client(), name))
+}
+
+/// SeaweedFS's endpoint and the keys it checks signatures with.
+pub fn seaweedfs_access() -> (&'static str, (&'static str, &'static str)) {
+    (seaweedfs(), SEAWEED_KEY)
+}
+
+/// A fresh SeaweedFS bucket.
+pub async fn seaweedfs_bucket() -> String {
     let client = seaweedfs_client();
     let name = bucket_name();
     // The gateway answers before its filer is ready: try for a while.
@@ -181,7 +192,7 @@ pub async fn seaweedfs_store(test: &str) -> Option<S3Store> {
             }
         }
     }
-    Some(S3Store::new(client, name))
+    name
 }
 
 /// A store over a fresh bucket with 1 KiB parts, or `None` (said loudly)

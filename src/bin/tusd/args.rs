@@ -75,6 +75,39 @@ pub struct Args {
         help_heading = "Storage"
     )]
     pub upload_dir: PathBuf,
+    /// Keep uploads in this S3 bucket instead of --upload-dir (credentials and region from the AWS environment; needs a tusd built with the `s3` feature).
+    #[arg(long, env = "TUSD_S3_BUCKET", help_heading = "S3")]
+    pub s3_bucket: Option<String>,
+    /// S3-compatible endpoint (MinIO, SeaweedFS, R2, …), with or without a scheme.
+    #[arg(long, env = "TUSD_S3_ENDPOINT", help_heading = "S3")]
+    pub s3_endpoint: Option<String>,
+    /// Prefix of every object's key.
+    #[arg(
+        long,
+        env = "TUSD_S3_OBJECT_PREFIX",
+        default_value = "",
+        help_heading = "S3"
+    )]
+    pub s3_object_prefix: String,
+    /// Prefix of the .info and .part objects' keys, apart from the data.
+    #[arg(long, env = "TUSD_S3_METADATA_OBJECT_PREFIX", help_heading = "S3")]
+    pub s3_metadata_object_prefix: Option<String>,
+    /// Part size aimed for, in bytes (grown for uploads that would need more than 10,000 parts).
+    #[arg(long, env = "TUSD_S3_PART_SIZE", default_value_t = 50 << 20, help_heading = "S3")]
+    pub s3_part_size: u64,
+    /// Smallest part the backend accepts but for the last, in bytes.
+    #[arg(long, env = "TUSD_S3_MIN_PART_SIZE", default_value_t = 5 << 20, help_heading = "S3")]
+    pub s3_min_part_size: u64,
+    /// Speak plain HTTP to an --s3-endpoint given without a scheme.
+    #[arg(long, env = "TUSD_S3_DISABLE_SSL", help_heading = "S3", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
+    pub s3_disable_ssl: bool,
+    /// Use the bucket's transfer acceleration endpoint (AWS).
+    #[arg(long, env = "TUSD_S3_TRANSFER_ACCELERATION", help_heading = "S3", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
+    pub s3_transfer_acceleration: bool,
+    /// Address the bucket in the path (`host/bucket/key`), as most S3-compatibles want; also S3_FORCE_PATH_STYLE=true.
+    #[arg(long, env = "S3_FORCE_PATH_STYLE", help_heading = "S3", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
+    pub s3_path_style: bool,
+
     /// Largest upload accepted, in bytes (0: no limit).
     #[arg(
         long,

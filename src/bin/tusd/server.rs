@@ -28,30 +28,88 @@ use crate::hooks::{CliHooks, HttpHook};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type AppBody = TusBody<Full<Bytes>>;
 
-fn config(args: &Args) -> Result<Config, BoxError> {
+/// The store the flags ask for: S3 with `--s3-bucket`, else the folder.
+async fn compose(args: &Args) -> Result<StoreComposer, BoxError> {
     let mut composer = StoreComposer::new();
+    #[cfg(not(feature = "s3"))]
+    if args.s3_bucket.is_some() {
+        return Err("this tusd was built without S3: build it with `--features cli,s3`".into());
+    }
+    #[cfg(feature = "s3")]
+    if let Some(bucket) = &args.s3_bucket {
+        let store = s3_store(args, bucket).await?;
+        store
+            .check()
+            .await
+            .map_err(|e| format!("--s3-bucket {bucket}: {e}"))?;
+        limit(args, store, &mut composer);
+        // tusd's choice for object stores: one process. Several instances
+        // over one bucket need a shared locker.
+        tower_tus::lock::MemoryLocker::new().use_in(&mut composer);
+        return Ok(composer);
+    }
     let sync = match args.data_sync {
         DataSync::EachWrite => SyncPolicy::EachWrite,
         DataSync::AtFinish => SyncPolicy::AtFinish,
         DataSync::Never => SyncPolicy::Never,
     };
     let files = FileStore::new(&args.upload_dir).sync(sync);
-    files.use_in(&mut composer);
-    if args.max_store_size > 0 {
-        let policy = match args.max_store_policy {
-            StorePolicy::Evict => LimitPolicy::EvictOldest,
-            StorePolicy::Refuse => LimitPolicy::Refuse,
-        };
-        LimitedStore::new(args.max_store_size, files)
-            .policy(policy)
-            .use_in(&mut composer);
-    }
+    limit(args, files, &mut composer);
     // tusd's lock files beside the uploads: two processes over one folder
     // never write one upload at once.
     FileLocker::new(&args.upload_dir)
         .holder_poll_interval(args.filelock_holder_poll_interval)
         .acquirer_poll_interval(args.filelock_acquirer_poll_interval)
         .use_in(&mut composer);
+    Ok(composer)
+}
+
+/// `store` as the core, under `--max-store-size` when it is set.
+fn limit<S>(args: &Args, store: S, composer: &mut StoreComposer)
+where
+    S: tower_tus::DataStore + Clone + 'static,
+{
+    if args.max_store_size > 0 {
+        let policy = match args.max_store_policy {
+            StorePolicy::Evict => LimitPolicy::EvictOldest,
+            StorePolicy::Refuse => LimitPolicy::Refuse,
+        };
+        LimitedStore::new(args.max_store_size, store)
+            .policy(policy)
+            .use_in(composer);
+    } else {
+        composer.use_core(store);
+    }
+}
+
+#[cfg(feature = "s3")]
+async fn s3_store(args: &Args, bucket: &str) -> Result<tower_tus::store::S3Store, BoxError> {
+    let mut endpoint = args.s3_endpoint.clone();
+    if let Some(e) = &endpoint
+        && !e.contains("://")
+    {
+        let scheme = if args.s3_disable_ssl { "http" } else { "https" };
+        endpoint = Some(format!("{scheme}://{e}"));
+    }
+    let store = tower_tus::store::S3Store::from_env_with(bucket, |config| {
+        let mut config = config.force_path_style(args.s3_path_style);
+        if let Some(endpoint) = &endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        config.accelerate(args.s3_transfer_acceleration)
+    })
+    .await
+    .object_prefix(&args.s3_object_prefix)
+    .min_part_size(args.s3_min_part_size)
+    .preferred_part_size(args.s3_part_size);
+    Ok(match &args.s3_metadata_object_prefix {
+        Some(prefix) => store.metadata_object_prefix(prefix),
+        None => store,
+    })
+}
+
+async fn config(args: &Args) -> Result<Config, BoxError> {
+    let composer = compose(args).await?;
 
     let cors = if args.disable_cors {
         Cors::disabled()
@@ -233,7 +291,7 @@ enum Listener {
 pub async fn run(args: Args) -> Result<(), BoxError> {
     std::fs::create_dir_all(&args.upload_dir)
         .map_err(|e| format!("cannot create {}: {e}", args.upload_dir.display()))?;
-    let config = config(&args)?;
+    let config = config(&args).await?;
     let base_path = config.get_base_path().to_owned();
     let handler = UploadHandler::new(config);
     let metrics_path = args.expose_metrics.then_some(args.metrics_path.as_str());

@@ -79,6 +79,29 @@ impl S3Store {
     /// environment, profile, web identity or instance metadata,
     /// `AWS_ENDPOINT_URL`), speaking TLS with rustls.
     pub async fn from_env(bucket: impl Into<String>) -> Self {
+        Self::from_env_with(bucket, |config| config).await
+    }
+
+    /// [`from_env`](Self::from_env), with the S3 client's configuration
+    /// changed by `configure` (an endpoint, path-style addressing, …).
+    ///
+    /// ```no_run
+    /// use tower_tus::store::S3Store;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let store = S3Store::from_env_with("my-bucket", |config| {
+    ///     config
+    ///         .endpoint_url("http://127.0.0.1:9000")
+    ///         .force_path_style(true)
+    /// })
+    /// .await;
+    /// # let _ = store;
+    /// # }
+    /// ```
+    pub async fn from_env_with(
+        bucket: impl Into<String>,
+        configure: impl FnOnce(aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder,
+    ) -> Self {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
@@ -92,8 +115,8 @@ impl S3Store {
         let config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(path_style)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .build();
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        let config = configure(config).build();
         S3Store::new(Client::from_conf(config), bucket)
     }
 

@@ -209,6 +209,7 @@ impl S3Upload {
             size,
             etag: done.e_tag().unwrap_or_default().to_owned(),
         });
+        tracing::debug!(id = %self.info.id, number, size, "part uploaded");
         Ok(())
     }
 
@@ -388,6 +389,7 @@ impl Upload for S3Upload {
         self.parts = parts;
         self.tail = tail;
         let part_size = self.part_size()?;
+        tracing::debug!(id = %self.info.id, part_size, offset = self.info.offset, "writing");
         if let Some(size) = self.info.size
             && size > PartSizes::longest(part_size)
         {

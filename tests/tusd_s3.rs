@@ -1,0 +1,197 @@
+//! `tusd --s3-bucket` over SeaweedFS on 127.0.0.1: tusd's flags, a PATCH
+//! cut mid-part and resumed, and kill -9 mid-PATCH with a restart.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::tusd::{Tusd, launch};
+use common::{header_of, pattern, raw, read_response, tools};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// tusd over `bucket`, with tusd's own S3 flags.
+fn tusd(bucket: &str, dir: &std::path::Path) -> Tusd {
+    let (endpoint, (key, secret)) = common::s3::seaweedfs_access();
+    let mut cmd = common::tusd::command(dir);
+    cmd.args(["-s3-bucket", bucket, "-s3-endpoint"])
+        .arg(endpoint.trim_start_matches("http://"))
+        .args([
+            "-s3-disable-ssl",
+            "-s3-path-style",
+            "-s3-object-prefix=uploads/",
+            // 5 MiB parts, so an 11 MiB upload spans three.
+            "-s3-part-size=5242880",
+        ])
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE");
+    launch(cmd)
+}
+
+fn head_of(method: &str, addr: SocketAddr, url: &str, extra: &str) -> String {
+    format!("{method} {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\n{extra}\r\n")
+}
+
+async fn offset(addr: SocketAddr, url: &str) -> u64 {
+    let (_, head, _) = raw(addr, &head_of("HEAD", addr, url, ""), b"").await;
+    header_of(&head, "upload-offset").unwrap().parse().unwrap()
+}
+
+fn patch(addr: SocketAddr, url: &str, at: usize, len: usize) -> String {
+    head_of(
+        "PATCH",
+        addr,
+        url,
+        &format!(
+            "Upload-Offset: {at}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {len}\r\n"
+        ),
+    )
+}
+
+#[tokio::test]
+async fn tusd_keeps_uploads_in_s3_and_survives_kill_9_mid_patch() {
+    if !tools::wanted(
+        "tusd_keeps_uploads_in_s3_and_survives_kill_9_mid_patch",
+        "Python and SeaweedFS (an S3 server)",
+    ) {
+        return;
+    }
+    let bucket = common::s3::seaweedfs_bucket().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern((11 << 20) + 321);
+    let first = tusd(&bucket, dir.path());
+    let addr = first.addr;
+    let (status, head, _) = raw(
+        addr,
+        &head_of(
+            "POST",
+            addr,
+            "/files/",
+            &format!("Upload-Length: {}\r\nContent-Length: 0\r\n", data.len()),
+        ),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 201, "{head}");
+    let url = header_of(&head, "location").unwrap();
+    assert!(url.contains('+'), "tusd's s3 ids: {url}");
+
+    // 7 MiB arrive, then tusd is killed mid-body.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(patch(addr, &url, 0, data.len()).as_bytes())
+        .await
+        .unwrap();
+    s.write_all(&data[..7 << 20]).await.unwrap();
+    // The first 5 MiB part is in S3 once HEAD says so (through a second tusd).
+    let second = tusd(&bucket, dir.path());
+    common::eventually(20, || async { offset(second.addr, &url).await >= 5 << 20 }).await;
+    first.kill9();
+    drop(s);
+    let kept = offset(second.addr, &url).await as usize;
+    assert_eq!(
+        kept,
+        5 << 20,
+        "the whole part survived; the rest of the body died with tusd"
+    );
+
+    // The client resumes from what the server says, through the other tusd.
+    let addr = second.addr;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(patch(addr, &url, kept, data.len() - kept).as_bytes())
+        .await
+        .unwrap();
+    s.write_all(&data[kept..]).await.unwrap();
+    let (status, head, _) = read_response(&mut s).await;
+    assert_eq!(status, 204, "{head}");
+    let (status, _, body) = raw(addr, &head_of("GET", addr, &url, ""), b"").await;
+    assert_eq!(status, 200);
+    assert!(
+        body == data,
+        "byte for byte ({} of {})",
+        body.len(),
+        data.len()
+    );
+
+    // The object sits under the prefix, in tusd's layout.
+    let object = url.rsplit('/').next().unwrap().split('+').next().unwrap();
+    let listed = common::s3::seaweedfs_client()
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("uploads/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert!(
+        keys.contains(&format!("uploads/{object}").as_str()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&format!("uploads/{object}.info").as_str()),
+        "{keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bucket_that_cannot_be_reached_stops_tusd_at_start_up() {
+    if !tools::wanted(
+        "a_bucket_that_cannot_be_reached_stops_tusd_at_start_up",
+        "Python and SeaweedFS (an S3 server)",
+    ) {
+        return;
+    }
+    let (endpoint, (key, secret)) = common::s3::seaweedfs_access();
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tusd"))
+        .args(["--port", "0", "--upload-dir"])
+        .arg(dir.path())
+        .args([
+            "-s3-bucket",
+            "no-such-bucket",
+            "-s3-path-style",
+            "-s3-endpoint",
+            endpoint,
+        ])
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("no-such-bucket"), "{log}");
+}
+
+#[tokio::test]
+async fn tus_js_client_cut_mid_body_resumes_through_tusd_on_s3() {
+    if !tools::wanted(
+        "tus_js_client_cut_mid_body_resumes_through_tusd_on_s3",
+        "Node.js, tus-js-client, Python and SeaweedFS",
+    ) {
+        return;
+    }
+    tools::install(tools::Clients::Node);
+    let bucket = common::s3::seaweedfs_bucket().await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = tusd(&bucket, dir.path());
+    let file = dir.path().join("file.bin");
+    std::fs::write(&file, pattern((8 << 20) + 12_345)).unwrap();
+    // The scenario cuts a PATCH 3,500,000 bytes in: the server must keep
+    // exactly those (in the `.part` tail), then resume and verify by GET.
+    let out = tokio::process::Command::new("node")
+        .arg(tools::interop_dir().join("tus-js-client.mjs"))
+        .arg("cut-resume")
+        .arg(format!("http://{}/files/", t.addr))
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("OK cut-resume"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
