@@ -182,3 +182,102 @@ async fn ids_carry_the_multipart_upload_as_tusd_s_do() {
         Some("s3store")
     );
 }
+
+#[tokio::test]
+async fn a_bucket_prepared_in_tusd_s_layout_is_served() {
+    let Some(store) = common::s3::store("a_bucket_prepared_in_tusd_s_layout_is_served").await
+    else {
+        return;
+    };
+    let bucket = store.bucket().to_owned();
+    let client = common::s3::client();
+    let data = common::pattern(2000);
+    // What tusd leaves after 1,324 bytes: one part and a tail without a marker.
+    let multipart = client
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("obj")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    client
+        .upload_part()
+        .bucket(&bucket)
+        .key("obj")
+        .upload_id(&multipart)
+        .part_number(1)
+        .body(data[..1024].to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key("obj.part")
+        .body(data[1024..1324].to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let id = format!("obj+{multipart}");
+    let info = format!(
+        r#"{{"ID":"{id}","Size":2000,"SizeIsDeferred":false,"Offset":0,"MetaData":{{"filename":"tusd.bin"}},"IsPartial":false,"IsFinal":false,"PartialUploads":null,"Storage":{{"Type":"s3store","Bucket":"{bucket}","Key":"obj"}}}}"#
+    );
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key("obj.info")
+        .body(info.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+
+    let h = handler(store);
+    let url = format!("/files/{id}");
+    assert_eq!(offset(&h, &url).await, Some(1324));
+    let r = patch(&h, &url, 1324, &data[1324..]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = call(
+        &handler(common::s3::over(&bucket)),
+        empty(http::Request::get(&url)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body[..] == data[..]);
+}
+
+#[tokio::test]
+async fn more_parts_than_one_listing_page_holds() {
+    let Some(store) = common::s3::store("more_parts_than_one_listing_page_holds").await else {
+        return;
+    };
+    let bucket = store.bucket().to_owned();
+    // 1,100 parts of 1 KiB: ListParts answers 1,000 at a time.
+    let data = common::pattern(1100 * 1024 + 10);
+    let h = handler(store);
+    let url = create(&h, data.len() as u64 + 1).await;
+    let r = patch(&h, &url, 0, &data).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let fresh = handler(common::s3::over(&bucket));
+    assert_eq!(offset(&fresh, &url).await, Some(data.len() as u64));
+    let r = patch(&fresh, &url, data.len() as u64, b"!").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = call(&fresh, empty(http::Request::get(&url))).await;
+    assert_eq!(r.body.len(), data.len() + 1);
+    assert!(r.body[..data.len()] == data[..] && r.body[data.len()] == b'!');
+}
+
+#[tokio::test]
+async fn an_object_id_with_a_plus_is_refused() {
+    let Some(store) = common::s3::store("an_object_id_with_a_plus_is_refused").await else {
+        return;
+    };
+    let err = store
+        .new_upload(tower_tus::FileInfo::new("a+b").with_size(Some(1)))
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, tower_tus::StoreError::Conflict(_)), "{err:?}");
+}

@@ -205,6 +205,12 @@ fn object_metadata(info: &FileInfo) -> HashMap<String, String> {
 impl DataStore for S3Store {
     async fn new_upload(&self, mut info: FileInfo) -> Result<Box<dyn Upload>, StoreError> {
         let object_id = info.id.clone();
+        // `+` separates the object from the multipart upload in the tus id.
+        if object_id.contains('+') {
+            return Err(StoreError::Conflict(format!(
+                "{object_id}: an S3 upload's id cannot contain `+`"
+            )));
+        }
         let key = self.layout.object(&object_id);
         let mut create = self
             .client
@@ -237,8 +243,19 @@ impl DataStore for S3Store {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let upload = S3Upload::created(self.clone(), info, object_id, multipart_id);
-        upload.put_info(true).await?;
+        let upload = S3Upload::created(self.clone(), info, object_id, multipart_id.clone());
+        if let Err(e) = upload.put_info(true).await {
+            // Nothing refers to the multipart upload: leave none behind.
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&key)
+                .upload_id(&multipart_id)
+                .send()
+                .await;
+            return Err(e);
+        }
         Ok(Box::new(upload))
     }
 

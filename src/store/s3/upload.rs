@@ -34,6 +34,8 @@ struct Part {
 #[derive(Clone, Copy, Debug)]
 struct Tail {
     size: u64,
+    /// Carries the part number its bytes start (tusd's tails do not).
+    marked: bool,
 }
 
 pub(super) struct S3Upload {
@@ -97,15 +99,18 @@ impl S3Upload {
         object_id: &str,
         multipart_id: &str,
     ) -> Result<Self, StoreError> {
-        let (info, parts, tail) = tokio::join!(
-            read_info_and_finished(&store, object_id),
-            list_parts(&store, object_id, multipart_id),
-            head_tail(&store, object_id),
-        );
+        // The tail before the parts: a tail read first is never newer than
+        // the parts listed after it, so the two always make a state that was.
+        let (info, state) = tokio::join!(read_info_and_finished(&store, object_id), async {
+            let tail = head_tail(&store, object_id).await?;
+            let parts = list_parts(&store, object_id, multipart_id).await;
+            Ok::<_, StoreError>((tail, parts))
+        });
         let (mut info, finished) = info?;
         if info.id != format!("{object_id}+{multipart_id}") {
             return Err(StoreError::NotFound);
         }
+        let (tail, parts) = state?;
         let mut upload = S3Upload::created(
             store,
             info.clone(),
@@ -114,21 +119,12 @@ impl S3Upload {
         );
         match parts {
             Ok(parts) => {
+                upload.tail = valid_tail(&parts, tail);
                 upload.parts = parts;
-                upload.tail = match tail? {
-                    Some((size, Some(starts)))
-                        if upload.parts.iter().any(|p| p.number >= starts) =>
-                    {
-                        let _ = size;
-                        None
-                    }
-                    Some((size, _)) => Some(Tail { size }),
-                    None => None,
-                };
-                info.offset = upload.parts.iter().map(|p| p.size).sum::<u64>()
-                    + upload.tail.map_or(0, |t| t.size);
+                info.offset = upload.stored_offset();
             }
-            // Completed (or aborted): the object holds it all.
+            // Completed, or aborted by a termination that did not get to
+            // delete the rest: the object holds it all, or nothing is left.
             Err(StoreError::NotFound) => {
                 let head = upload
                     .store
@@ -137,10 +133,18 @@ impl S3Upload {
                     .bucket(&upload.store.bucket)
                     .key(upload.store.layout.object(object_id))
                     .send()
-                    .await
-                    .map_err(|e| store_error("head object", e))?;
-                upload.completed = true;
-                info.offset = head.content_length().unwrap_or(0).max(0) as u64;
+                    .await;
+                match head {
+                    Ok(head) => {
+                        upload.completed = true;
+                        info.offset = head.content_length().unwrap_or(0).max(0) as u64;
+                    }
+                    Err(e) if is_missing(&e) => {
+                        let _ = upload.delete_objects().await;
+                        return Err(StoreError::NotFound);
+                    }
+                    Err(e) => return Err(store_error("head object", e)),
+                }
             }
             Err(e) => return Err(e),
         }
@@ -190,6 +194,12 @@ impl S3Upload {
 
     async fn upload_part(&mut self, bytes: Bytes) -> Result<(), StoreError> {
         let number = self.next_number();
+        if number as u64 > super::parts::MAX_PARTS {
+            return Err(StoreError::TooLarge {
+                size: self.stored_offset() + bytes.len() as u64,
+                limit: self.stored_offset(),
+            });
+        }
         let size = bytes.len() as u64;
         let done = self
             .store
@@ -243,7 +253,7 @@ impl S3Upload {
             .send()
             .await
             .map_err(|e| store_error("put .part", e))?;
-        self.tail = Some(Tail { size });
+        self.tail = Some(Tail { size, marked: true });
         Ok(())
     }
 
@@ -258,6 +268,63 @@ impl S3Upload {
             .map_err(|e| store_error("delete .part", e))?;
         self.tail = None;
         Ok(())
+    }
+
+    /// Deletes the object, the tail and the `.info`; an error names one that stayed.
+    async fn delete_objects(&self) -> Result<(), StoreError> {
+        let layout = &self.store.layout;
+        let keys = [
+            layout.object(&self.object_id),
+            layout.tail(&self.object_id),
+            layout.info(&self.object_id),
+        ];
+        let objects = keys
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(k).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Other(e.into()))?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| StoreError::Other(e.into()))?;
+        let deleted = self
+            .store
+            .client
+            .delete_objects()
+            .bucket(&self.store.bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| store_error("delete objects", e))?;
+        match deleted.errors().first() {
+            None => Ok(()),
+            Some(e) => Err(StoreError::Other(
+                format!(
+                    "deleting {}: {} {}",
+                    e.key().unwrap_or_default(),
+                    e.code().unwrap_or_default(),
+                    e.message().unwrap_or_default()
+                )
+                .into(),
+            )),
+        }
+    }
+
+    async fn object_exists(&self) -> Result<bool, StoreError> {
+        match self
+            .store
+            .client
+            .head_object()
+            .bucket(&self.store.bucket)
+            .key(self.store.layout.object(&self.object_id))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_missing(&e) => Ok(false),
+            Err(e) => Err(store_error("head object", e)),
+        }
     }
 
     fn stored_offset(&self) -> u64 {
@@ -293,7 +360,10 @@ impl S3Upload {
 fn valid_tail(parts: &[Part], tail: Option<(u64, Option<i32>)>) -> Option<Tail> {
     match tail? {
         (_, Some(starts)) if parts.iter().any(|p| p.number >= starts) => None,
-        (size, _) => Some(Tail { size }),
+        (size, starts) => Some(Tail {
+            size,
+            marked: starts.is_some(),
+        }),
     }
 }
 
@@ -325,10 +395,25 @@ async fn list_parts(
                 etag: part.e_tag().unwrap_or_default().to_owned(),
             });
         }
-        match page.next_part_number_marker() {
-            Some(next) if page.is_truncated() == Some(true) => marker = Some(next.to_owned()),
-            _ => break,
+        if page.is_truncated() != Some(true) {
+            break;
         }
+        // No marker given: go on after the highest part seen.
+        let next = match page.next_part_number_marker() {
+            Some(next) => next.to_owned(),
+            None => parts
+                .iter()
+                .map(|p: &Part| p.number)
+                .max()
+                .unwrap_or(0)
+                .to_string(),
+        };
+        if marker.as_deref() == Some(next.as_str()) {
+            return Err(StoreError::Other(
+                "list parts: the listing does not move on".into(),
+            ));
+        }
+        marker = Some(next);
     }
     parts.sort_by_key(|p| p.number);
     Ok(parts)
@@ -388,7 +473,13 @@ impl Upload for S3Upload {
         }
         self.parts = parts;
         self.tail = tail;
-        let part_size = self.part_size()?;
+        let mut part_size = self.part_size()?;
+        if self.parts.is_empty()
+            && let Some(tail) = self.tail
+        {
+            // A smaller part size configured since: the tail still fits in part 1.
+            part_size = part_size.max(tail.size + 1);
+        }
         tracing::debug!(id = %self.info.id, part_size, offset = self.info.offset, "writing");
         if let Some(size) = self.info.size
             && size > PartSizes::longest(part_size)
@@ -409,8 +500,14 @@ impl Upload for S3Upload {
         };
         let had_tail = self.tail.is_some();
         let mut pending = BytesMut::new();
-        if had_tail {
-            pending.extend_from_slice(&self.read_tail().await?);
+        if let Some(tail) = self.tail {
+            let bytes = self.read_tail().await?;
+            if !tail.marked {
+                // tusd's tail names no part: mark it before its bytes go
+                // into one, so a crash after that never counts them twice.
+                self.put_tail(bytes.clone()).await?;
+            }
+            pending.extend_from_slice(&bytes);
         }
         let mut wrote = false;
         let result = async {
@@ -452,6 +549,8 @@ impl Upload for S3Upload {
         } else if complete {
             let upload = self.upload_part(rest).await;
             if upload.is_ok() && had_tail {
+                // In a part now; the marker makes a `.part` left over harmless.
+                self.tail = None;
                 let _ = self.delete_tail().await;
             }
             upload
@@ -467,10 +566,16 @@ impl Upload for S3Upload {
 
     async fn finish(&mut self) -> Result<(), StoreError> {
         if !self.completed {
-            if self.tail.is_some() {
+            let mut tail_left = false;
+            if let Some(tail) = self.tail {
                 // A deferred length declared at the end: the tail is the last part.
-                let tail = self.read_tail().await?;
-                self.upload_part(tail).await?;
+                let bytes = self.read_tail().await?;
+                if !tail.marked {
+                    self.put_tail(bytes.clone()).await?;
+                }
+                self.upload_part(bytes).await?;
+                self.tail = None;
+                tail_left = true;
             }
             if self.parts.is_empty() {
                 self.upload_part(Bytes::new()).await?;
@@ -485,7 +590,8 @@ impl Upload for S3Upload {
                         .build()
                 })
                 .collect();
-            self.store
+            let completed = self
+                .store
                 .client
                 .complete_multipart_upload()
                 .bucket(&self.store.bucket)
@@ -497,10 +603,16 @@ impl Upload for S3Upload {
                         .build(),
                 )
                 .send()
-                .await
-                .map_err(|e| store_error("complete multipart upload", e))?;
+                .await;
+            match completed {
+                Ok(_) => {}
+                // A retry after a completion whose answer was lost: the
+                // object is there.
+                Err(e) if is_missing(&e) && self.object_exists().await? => {}
+                Err(e) => return Err(store_error("complete multipart upload", e)),
+            }
             self.completed = true;
-            if self.tail.is_some() {
+            if tail_left {
                 let _ = self.delete_tail().await;
             }
         }
@@ -556,35 +668,22 @@ impl Upload for S3Upload {
                 Err(e) => return Err(store_error("abort multipart upload", e)),
             }
         }
-        let layout = &self.store.layout;
-        let keys = [
-            layout.object(&self.object_id),
-            layout.tail(&self.object_id),
-            layout.info(&self.object_id),
-        ];
-        let objects = keys
-            .iter()
-            .map(|k| ObjectIdentifier::builder().key(k).build())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Other(e.into()))?;
-        let delete = Delete::builder()
-            .set_objects(Some(objects))
-            .quiet(true)
-            .build()
-            .map_err(|e| StoreError::Other(e.into()))?;
-        self.store
-            .client
-            .delete_objects()
-            .bucket(&self.store.bucket)
-            .delete(delete)
-            .send()
-            .await
-            .map_err(|e| store_error("delete objects", e))?;
-        Ok(())
+        self.delete_objects().await
     }
 
     async fn declare_length(&mut self, length: u64) -> Result<(), StoreError> {
-        self.info.size = Some(length);
-        self.put_info(false).await
+        let limit = PartSizes::longest(self.part_size()?);
+        if length > limit {
+            return Err(StoreError::TooLarge {
+                size: length,
+                limit,
+            });
+        }
+        let before = self.info.size.replace(length);
+        if let Err(e) = self.put_info(false).await {
+            self.info.size = before;
+            return Err(e);
+        }
+        Ok(())
     }
 }
