@@ -281,3 +281,48 @@ async fn an_object_id_with_a_plus_is_refused() {
         .unwrap_err();
     assert!(matches!(err, tower_tus::StoreError::Conflict(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn the_object_carries_filetype_and_metadata_as_tusd_s_do() {
+    let Some(store) =
+        common::s3::store("the_object_carries_filetype_and_metadata_as_tusd_s_do").await
+    else {
+        return;
+    };
+    let bucket = store.bucket().to_owned();
+    let h = handler(store);
+    // filetype "text/plain", filename "é.txt" (not ASCII: replaced, as tusd does)
+    let r = call(
+        &h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "5")
+                .header(
+                    "upload-metadata",
+                    "filetype dGV4dC9wbGFpbg==,filename w6kudHh0",
+                ),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let url = r.header("location").unwrap().to_owned();
+    assert_eq!(
+        patch(&h, &url, 0, b"hello").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let object = url.rsplit('/').next().unwrap().split('+').next().unwrap();
+    let head = common::s3::client()
+        .head_object()
+        .bucket(&bucket)
+        .key(object)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("text/plain"));
+    let metadata = head.metadata().unwrap();
+    assert_eq!(
+        metadata.get("filetype").map(String::as_str),
+        Some("text/plain")
+    );
+    assert_eq!(metadata.get("filename").map(String::as_str), Some("?.txt"));
+}
