@@ -326,3 +326,127 @@ async fn the_object_carries_filetype_and_metadata_as_tusd_s_do() {
     );
     assert_eq!(metadata.get("filename").map(String::as_str), Some("?.txt"));
 }
+
+fn rule(method: &'static str, needle: &str, fault: common::s3::Fault) -> common::s3::Rule {
+    common::s3::Rule {
+        method,
+        needle: needle.to_owned(),
+        fault,
+        times: usize::MAX,
+    }
+}
+
+#[tokio::test]
+async fn a_tail_that_cannot_be_deleted_never_counts_twice() {
+    use common::s3::Fault;
+    // Every deletion of a `.part` fails, retries and all.
+    let Some((store, bucket)) = common::s3::faulty_store(
+        "a_tail_that_cannot_be_deleted_never_counts_twice",
+        vec![rule("DELETE", ".part", Fault::Refuse)],
+    )
+    .await
+    else {
+        return;
+    };
+    let data = common::pattern(1500);
+    let h = handler(store);
+    let url = create(&h, 1500).await;
+    assert_eq!(
+        patch(&h, &url, 0, &data[..300]).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // The tail goes into part 1 and the last part; its `.part` stays behind.
+    let r = patch(&h, &url, 300, &data[300..]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(r.header("upload-offset"), Some("1500"));
+    let fresh = handler(common::s3::over(&bucket));
+    assert_eq!(offset(&fresh, &url).await, Some(1500));
+    let r = call(&fresh, empty(http::Request::get(&url))).await;
+    assert!(r.body[..] == data[..], "{} bytes", r.body.len());
+}
+
+#[tokio::test]
+async fn tusd_s_unmarked_tail_never_counts_twice_after_a_failed_delete() {
+    use common::s3::Fault;
+    let Some((store, bucket)) = common::s3::faulty_store(
+        "tusd_s_unmarked_tail_never_counts_twice_after_a_failed_delete",
+        vec![rule("DELETE", ".part", Fault::Refuse)],
+    )
+    .await
+    else {
+        return;
+    };
+    let client = common::s3::client();
+    let data = common::pattern(3000);
+    // tusd's state after 300 bytes: no part, a tail without a marker.
+    let multipart = client
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("t")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key("t.part")
+        .body(data[..300].to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let id = format!("t+{multipart}");
+    let info = format!(
+        r#"{{"ID":"{id}","Size":3000,"SizeIsDeferred":false,"Offset":0,"MetaData":{{}},"IsPartial":false,"IsFinal":false,"PartialUploads":null,"Storage":{{"Type":"s3store","Bucket":"{bucket}","Key":"t"}}}}"#
+    );
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key("t.info")
+        .body(info.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let url = format!("/files/{id}");
+    let h = handler(store);
+    // The tail goes into part 1 (and 2); deleting the `.part` fails.
+    let r = patch(&h, &url, 300, &data[300..2100]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(r.header("upload-offset"), Some("2100"));
+    assert_eq!(
+        offset(&handler(common::s3::over(&bucket)), &url).await,
+        Some(2100)
+    );
+}
+
+#[tokio::test]
+async fn a_completion_whose_answer_was_lost_still_finishes() {
+    use common::s3::Fault;
+    // CompleteMultipartUpload is a POST with `uploadId=`: carried out once,
+    // answered 500, so the client retries.
+    let Some((store, bucket)) = common::s3::faulty_store(
+        "a_completion_whose_answer_was_lost_still_finishes",
+        vec![common::s3::Rule {
+            times: 1,
+            ..rule("POST", "uploadId=", Fault::LoseAnswer)
+        }],
+    )
+    .await
+    else {
+        return;
+    };
+    let data = common::pattern(2500);
+    let h = handler(store);
+    let url = create(&h, 2500).await;
+    let r = patch(&h, &url, 0, &data).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = call(
+        &handler(common::s3::over(&bucket)),
+        empty(http::Request::get(&url)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body[..] == data[..]);
+}

@@ -287,3 +287,122 @@ impl http_body::Body for Renamed {
         }
     }
 }
+
+/// What the faulty proxy does to the requests a rule matches.
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    /// Answer 500 without passing the request on.
+    Refuse,
+    /// Pass the request on, then answer 500 as if the answer were lost.
+    LoseAnswer,
+}
+
+/// A rule: requests with this method whose path and query contain `needle`.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub method: &'static str,
+    pub needle: String,
+    pub fault: Fault,
+    /// How many requests it applies to.
+    pub times: usize,
+}
+
+/// A proxy in front of moto that breaks the requests its rules name: the
+/// failures S3 has in the field, on demand.
+pub async fn faulty_moto(rules: Vec<Rule>) -> String {
+    use http_body_util::{BodyExt, Full};
+    let rules = std::sync::Arc::new(std::sync::Mutex::new(rules));
+    let upstream: http::Uri = moto().parse().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (rules, client, upstream) = (rules.clone(), client.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    move |req: http::Request<hyper::body::Incoming>| {
+                        let (rules, client, upstream) =
+                            (rules.clone(), client.clone(), upstream.clone());
+                        async move {
+                            let target = req
+                                .uri()
+                                .path_and_query()
+                                .map(|p| p.as_str().to_owned())
+                                .unwrap_or_default();
+                            let fault = {
+                                let mut rules = rules.lock().unwrap();
+                                rules
+                                    .iter_mut()
+                                    .find(|r| {
+                                        r.times > 0
+                                            && r.method == req.method().as_str()
+                                            && target.contains(&r.needle)
+                                    })
+                                    .map(|r| {
+                                        r.times -= 1;
+                                        r.fault
+                                    })
+                            };
+                            let failed = || {
+                                let mut res = http::Response::new(Full::new(bytes::Bytes::from_static(
+                                b"<Error><Code>InternalError</Code><Message>injected</Message></Error>",
+                            )));
+                                *res.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                                Ok::<_, std::convert::Infallible>(res)
+                            };
+                            if let Some(Fault::Refuse) = fault {
+                                return failed();
+                            }
+                            let (mut parts, body) = req.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            parts.uri = format!("http://{}{target}", upstream.authority().unwrap())
+                                .parse()
+                                .unwrap();
+                            let res = client
+                                .request(http::Request::from_parts(parts, Full::new(body)))
+                                .await
+                                .unwrap();
+                            if let Some(Fault::LoseAnswer) = fault {
+                                return failed();
+                            }
+                            let (parts, body) = res.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            Ok(http::Response::from_parts(parts, Full::new(body)))
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A store over a fresh moto bucket, reached through a proxy that applies
+/// `rules`; the bucket's name comes with it.
+pub async fn faulty_store(test: &str, rules: Vec<Rule>) -> Option<(S3Store, String)> {
+    if !tools::wanted(test, "Python and moto (an S3 server)") {
+        return None;
+    }
+    let name = bucket().await;
+    let proxy = faulty_moto(rules).await;
+    let store = S3Store::new(client_for(&proxy, ("test", "test"), true), &name)
+        .min_part_size(MIN_PART)
+        .preferred_part_size(MIN_PART);
+    Some((store, name))
+}
