@@ -348,19 +348,19 @@ async fn a_tail_that_cannot_be_deleted_never_counts_twice() {
     else {
         return;
     };
-    let data = common::pattern(1500);
+    // Below one part: the tail and the rest make the only, last part.
+    let data = common::pattern(500);
     let h = handler(store);
-    let url = create(&h, 1500).await;
+    let url = create(&h, 500).await;
     assert_eq!(
         patch(&h, &url, 0, &data[..300]).await.status,
         StatusCode::NO_CONTENT
     );
-    // The tail goes into part 1 and the last part; its `.part` stays behind.
     let r = patch(&h, &url, 300, &data[300..]).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    assert_eq!(r.header("upload-offset"), Some("1500"));
+    assert_eq!(r.header("upload-offset"), Some("500"));
     let fresh = handler(common::s3::over(&bucket));
-    assert_eq!(offset(&fresh, &url).await, Some(1500));
+    assert_eq!(offset(&fresh, &url).await, Some(500));
     let r = call(&fresh, empty(http::Request::get(&url))).await;
     assert!(r.body[..] == data[..], "{} bytes", r.body.len());
 }
@@ -411,27 +411,42 @@ async fn tusd_s_unmarked_tail_never_counts_twice_after_a_failed_delete() {
         .unwrap();
     let url = format!("/files/{id}");
     let h = handler(store);
-    // The tail goes into part 1 (and 2); deleting the `.part` fails.
-    let r = patch(&h, &url, 300, &data[300..2100]).await;
+    // The tail goes into part 1, the PATCH ends on a part's end, and
+    // deleting the `.part` fails: it stays, and must not count again.
+    let r = patch(&h, &url, 300, &data[300..2048]).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    assert_eq!(r.header("upload-offset"), Some("2100"));
+    assert_eq!(r.header("upload-offset"), Some("2048"));
+    let left = client
+        .head_object()
+        .bucket(&bucket)
+        .key("t.part")
+        .send()
+        .await;
+    assert!(left.is_ok(), "the `.part` is still there");
     assert_eq!(
         offset(&handler(common::s3::over(&bucket)), &url).await,
-        Some(2100)
+        Some(2048)
     );
 }
 
 #[tokio::test]
 async fn a_completion_whose_answer_was_lost_still_finishes() {
     use common::s3::Fault;
-    // CompleteMultipartUpload is a POST with `uploadId=`: carried out once,
-    // answered 500, so the client retries.
+    // CompleteMultipartUpload is a POST with `uploadId=`: carried out once
+    // and answered 500, so the client retries, and the retry hears that the
+    // multipart upload is gone.
     let Some((store, bucket)) = common::s3::faulty_store(
         "a_completion_whose_answer_was_lost_still_finishes",
-        vec![common::s3::Rule {
-            times: 1,
-            ..rule("POST", "uploadId=", Fault::LoseAnswer)
-        }],
+        vec![
+            common::s3::Rule {
+                times: 1,
+                ..rule("POST", "uploadId=", Fault::LoseAnswer)
+            },
+            common::s3::Rule {
+                times: 1,
+                ..rule("POST", "uploadId=", Fault::NoSuchUpload)
+            },
+        ],
     )
     .await
     else {

@@ -295,6 +295,9 @@ pub enum Fault {
     Refuse,
     /// Pass the request on, then answer 500 as if the answer were lost.
     LoseAnswer,
+    /// Answer 404 `NoSuchUpload`, as AWS does to a completion retried after
+    /// the first one went through.
+    NoSuchUpload,
 }
 
 /// A rule: requests with this method whose path and query contain `needle`.
