@@ -3,32 +3,13 @@
 
 mod common;
 
-use common::{call, create, patch};
-use http::Method;
-use tower_tus::store::MemoryStore;
-use tower_tus::{Config, StoreComposer, UploadHandler};
-
-fn handler() -> UploadHandler {
-    let mut composer = StoreComposer::new();
-    MemoryStore::new().use_in(&mut composer);
-    UploadHandler::new(Config::new(composer))
-}
-
-/// One upload of 5 bytes, a PATCH at a wrong offset, and a HEAD.
-async fn traffic(h: &UploadHandler) {
-    let url = create(h, 5).await;
-    assert_eq!(patch(h, &url, 0, b"hello").await.status, 204);
-    assert_eq!(patch(h, &url, 3, b"x").await.status, 409);
-    call(h, common::empty(common::tus(Method::HEAD, &url))).await;
-}
-
 #[tokio::test]
 async fn the_metrics_crate_s_recorder_sees_them_as_they_happen() {
     let recorder = metrics_util::debugging::DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     recorder.install().unwrap();
-    let h = handler();
-    traffic(&h).await;
+    let h = common::memory_handler();
+    common::metered_traffic(&h).await;
     let snapshot = snapshotter.snapshot().into_vec();
     let value = |name: &str, label: Option<(&str, &str)>| {
         snapshot.iter().find_map(|(key, _, help, value)| {

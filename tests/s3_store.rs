@@ -1,4 +1,4 @@
-//! `S3Store` against a real S3 server (moto, started on 127.0.0.1): the
+//! `S3Store` against real S3 servers (moto and SeaweedFS, on 127.0.0.1): the
 //! store conformance suite, and uploads over the HTTP surface across parts,
 //! interruptions and restarts.
 
@@ -11,12 +11,13 @@ use http::{Method, StatusCode};
 use tower_tus::store::DataStore;
 use tower_tus::{Config, StoreComposer, UploadHandler};
 
-macro_rules! on_moto {
-    ($($case:ident),* $(,)?) => {
-        mod conformance {
+/// The conformance suite as a module of tests over stores from `$store`.
+macro_rules! conformance_on {
+    ($module:ident, $store:path; $($case:ident),* $(,)?) => {
+        mod $module {
             $(#[tokio::test]
             async fn $case() {
-                let Some(store) = crate::common::s3::store(stringify!($case)).await else {
+                let Some(store) = $store(stringify!($case)).await else {
                     return;
                 };
                 tower_tus::testing::run_case(stringify!($case), std::sync::Arc::new(store)).await;
@@ -25,23 +26,8 @@ macro_rules! on_moto {
     };
 }
 
-tower_tus::__store_conformance_cases!((on_moto)());
-
-macro_rules! on_seaweedfs {
-    ($($case:ident),* $(,)?) => {
-        mod seaweedfs_conformance {
-            $(#[tokio::test]
-            async fn $case() {
-                let Some(store) = crate::common::s3::seaweedfs_store(stringify!($case)).await else {
-                    return;
-                };
-                tower_tus::testing::run_case(stringify!($case), std::sync::Arc::new(store)).await;
-            })*
-        }
-    };
-}
-
-tower_tus::__store_conformance_cases!((on_seaweedfs)());
+tower_tus::__store_conformance_cases!((conformance_on)(conformance, crate::common::s3::store;));
+tower_tus::__store_conformance_cases!((conformance_on)(seaweedfs_conformance, crate::common::s3::seaweedfs_store;));
 
 #[tokio::test]
 async fn seaweedfs_takes_real_five_mib_parts_across_patches() {

@@ -494,7 +494,11 @@ async fn logged_run(cwd: &Path, extra: &[&str], rust_log: &str) -> (String, Sock
     if !rust_log.is_empty() {
         cmd.env("RUST_LOG", rust_log);
     }
-    let mut child = Killed(cmd.spawn().unwrap());
+    // Killed when dropped, also when the test fails.
+    let tusd = Tusd {
+        child: cmd.spawn().unwrap(),
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
     let mut addr = None;
     for _ in 0..100 {
         let log = std::fs::read_to_string(&log_file).unwrap_or_default();
@@ -517,19 +521,8 @@ async fn logged_run(cwd: &Path, extra: &[&str], rust_log: &str) -> (String, Sock
     let (status, _, _) = common::read_response(&mut s).await;
     assert_eq!(status, 201);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let _ = child.0.kill();
-    let _ = child.0.wait();
+    tusd.kill9();
     (std::fs::read_to_string(&log_file).unwrap(), client)
-}
-
-/// A child process killed when dropped, also when a test fails.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test]

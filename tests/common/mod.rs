@@ -294,3 +294,17 @@ impl tower_tus::store::DataStore for CoreOnly {
         tower_tus::store::Extensions::none()
     }
 }
+
+/// A handler over a `MemoryStore`.
+pub fn memory_handler() -> UploadHandler {
+    UploadHandler::new(memory_config())
+}
+
+/// Traffic the metrics tests count: one upload of 5 bytes, a PATCH at a
+/// wrong offset (409), and a HEAD.
+pub async fn metered_traffic(h: &UploadHandler) {
+    let url = create(h, 5).await;
+    assert_eq!(patch(h, &url, 0, b"hello").await.status, 204);
+    assert_eq!(patch(h, &url, 3, b"x").await.status, 409);
+    call(h, empty(tus(Method::HEAD, &url))).await;
+}

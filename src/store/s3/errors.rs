@@ -37,6 +37,8 @@ where
                 unavailable(format!("{what}: S3 answered {status} {code}"))
             } else if status == 404 || code == "NoSuchKey" || code == "NoSuchUpload" {
                 StoreError::NotFound
+            } else if status == 412 {
+                StoreError::PreconditionFailed(format!("{what}: S3 answered 412 {code}"))
             } else {
                 let message = err.message().unwrap_or_default();
                 StoreError::Other(

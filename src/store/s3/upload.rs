@@ -171,7 +171,7 @@ impl S3Upload {
         put.send()
             .await
             .map_err(|e| match store_error("put .info", e) {
-                StoreError::Other(e) if fresh && e.to_string().contains("412") => {
+                StoreError::PreconditionFailed(_) if fresh => {
                     StoreError::Conflict(format!("upload {} already exists", self.info.id))
                 }
                 other => other,
