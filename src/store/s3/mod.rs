@@ -1,20 +1,27 @@
 //! [`S3Store`]: uploads in any S3-compatible object store, in tusd's layout.
 
+mod budget;
+mod buffer;
 mod errors;
 mod layout;
+mod numbering;
 mod parts;
 mod upload;
+mod writer;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 
+use self::budget::Budget;
 use self::errors::store_error;
 use self::layout::{Layout, split_id};
 use self::parts::PartSizes;
 use self::upload::S3Upload;
+use self::writer::Concurrency;
 use super::{DataStore, Extension, Extensions, Upload};
 use crate::composer::StoreComposer;
 use crate::error::StoreError;
@@ -30,11 +37,14 @@ use crate::info::FileInfo;
 /// - `<prefix><object>.part`: the bytes past the last whole part;
 /// - the tus id is `<object>+<multipart upload id>`.
 ///
-/// Every part but the last has the same size, chosen from the upload's
-/// length alone (see [`preferred_part_size`](Self::preferred_part_size)),
-/// so where a client cuts its PATCHes never changes the parts. An
-/// interrupted PATCH keeps every byte that arrived: whole parts as parts,
-/// the rest in the `.part` object. Downloads need the upload finished.
+/// Part sizes are planned when an upload is created, from its length
+/// alone (see [`preferred_part_size`](Self::preferred_part_size)), so where
+/// a client cuts its PATCHes never changes the parts. Parts are uploaded
+/// while the body arrives, several at once; part buffers share one memory
+/// budget and go to files past it
+/// ([`memory_budget`](Self::memory_budget)). An interrupted PATCH keeps
+/// every byte that arrived: whole parts as parts, the rest in the `.part`
+/// object. Downloads need the upload finished.
 ///
 /// ```no_run
 /// use tower_tus::{StoreComposer, store::S3Store};
@@ -53,7 +63,14 @@ pub struct S3Store {
     bucket: String,
     layout: Layout,
     parts: PartSizes,
+    budget: Budget,
+    concurrency: Concurrency,
+    /// Payloads sent without a hash in their signature.
+    unsigned: bool,
 }
+
+/// The default [`S3Store::memory_budget`].
+const MEMORY_BUDGET: u64 = 128 << 20;
 
 impl S3Store {
     /// A store over `bucket`, through `client`.
@@ -69,8 +86,15 @@ impl S3Store {
             layout: Layout::default(),
             parts: PartSizes {
                 min: 5 << 20,
-                preferred: 50 << 20,
+                preferred: 5 << 20,
+                equal: false,
             },
+            budget: Budget::new(MEMORY_BUDGET),
+            concurrency: Concurrency {
+                uploads: 10,
+                held: 20,
+            },
+            unsigned: false,
         }
     }
 
@@ -143,12 +167,90 @@ impl S3Store {
         self
     }
 
-    /// The part size aimed for (default 50 MiB, as tusd), grown for uploads
-    /// that would otherwise need more than 10,000 parts.
+    /// The part size aimed for (default 5 MiB, the minimum). Uploads of
+    /// known length get parts of this size, grown for lengths that would
+    /// need more than 10,000 parts; uploads of deferred length start with
+    /// it and double it with each thousand parts, so they can grow to
+    /// terabytes. A PATCH that ends within a part leaves the rest in the
+    /// `.part` object, which the next PATCH reads back and writes again:
+    /// the smaller the parts, the less of that for clients that send
+    /// small chunks.
+    ///
+    /// ```
+    /// use tower_tus::store::S3Store;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let client = aws_sdk_s3::Client::from_conf(
+    /// #     aws_sdk_s3::Config::builder().behavior_version_latest().build());
+    /// let store = S3Store::new(client, "my-bucket")
+    ///     .preferred_part_size(50 << 20)
+    ///     .equal_part_sizes(true);
+    /// # let _ = store;
+    /// # }
+    /// ```
     #[must_use]
     pub fn preferred_part_size(mut self, bytes: u64) -> Self {
         self.parts.preferred = bytes;
         self
+    }
+
+    /// Every part but the last the same size, also for uploads of deferred
+    /// length (which then hold at most 10,000 preferred parts): what
+    /// Cloudflare R2 requires. Default `false`.
+    #[must_use]
+    pub fn equal_part_sizes(mut self, equal: bool) -> Self {
+        self.parts.equal = equal;
+        self
+    }
+
+    /// Bytes of part buffers held in memory at once, by every upload of this
+    /// store and its clones together (default 128 MiB). A part that does not
+    /// fit is buffered in a file in [`spill_dir`](Self::spill_dir) instead.
+    #[must_use]
+    pub fn memory_budget(mut self, bytes: u64) -> Self {
+        let dir = self.budget.spill_dir();
+        self.budget = Budget::new(bytes).spill_to(dir);
+        self
+    }
+
+    /// Where parts past the memory budget are buffered (default: the
+    /// system's temporary folder). Each file lives as long as its part's
+    /// upload to S3.
+    #[must_use]
+    pub fn spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.budget = self.budget.spill_to(dir.into());
+        self
+    }
+
+    /// Part uploads in flight at once per PATCH (default 10, as tusd's
+    /// `-s3-concurrent-part-uploads`).
+    #[must_use]
+    pub fn concurrent_part_uploads(mut self, uploads: usize) -> Self {
+        self.concurrency.uploads = uploads.max(1);
+        self
+    }
+
+    /// Parts one PATCH may hold, cut and not yet uploaded, before its body
+    /// waits (default 20, as tusd's `-s3-max-buffered-parts`; never fewer
+    /// than the concurrent part uploads).
+    #[must_use]
+    pub fn max_buffered_parts(mut self, parts: usize) -> Self {
+        self.concurrency.held = parts.max(1);
+        self
+    }
+
+    /// Sends part and tail payloads without a SHA-256 hash in their
+    /// signature, sparing the CPU (tusd's `-s3-disable-content-hashes`).
+    /// Over plain HTTP this leaves the payload unprotected.
+    #[must_use]
+    pub fn disable_content_hashes(mut self, disable: bool) -> Self {
+        self.unsigned = disable;
+        self
+    }
+
+    /// Bytes of part buffers in memory now, of the [memory
+    /// budget](Self::memory_budget).
+    pub fn buffered_bytes(&self) -> u64 {
+        self.budget.in_use()
     }
 
     /// The bucket.
@@ -211,6 +313,7 @@ impl DataStore for S3Store {
                 "{object_id}: an S3 upload's id cannot contain `+`"
             )));
         }
+        let plan = self.parts.plan(info.size)?;
         let key = self.layout.object(&object_id);
         let mut create = self
             .client
@@ -243,6 +346,7 @@ impl DataStore for S3Store {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+        plan.record(&mut info.storage);
         let upload = S3Upload::created(self.clone(), info, object_id, multipart_id.clone());
         if let Err(e) = upload.put_info(true).await {
             // Nothing refers to the multipart upload: leave none behind.

@@ -1,15 +1,19 @@
 //! One upload in S3: its state loaded in one go, and every operation on it.
 
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::S3Store;
+use super::buffer::PartBody;
 use super::errors::{is_missing, store_error};
-use super::parts::PartSizes;
+use super::numbering::{DeadParts, Part, sort_out};
+use super::parts::{MAX_PARTS, PartPlan};
+use super::writer::{PartTarget, PartWriter, Start};
 use crate::body::{ContentBody, UploadBody};
 use crate::error::StoreError;
 use crate::info::FileInfo;
@@ -17,18 +21,11 @@ use crate::store::tusd_info::InfoFile;
 use crate::store::{Content, Upload};
 
 /// The user metadata on a `.part` object that names the part number its
-/// bytes will start: once a part with that number exists, the tail was
-/// taken into it (a crash came before the `.part` was deleted) and counts
-/// no more. tusd's `.part` objects carry none and always count.
+/// bytes will start: once a live part with that number or a later one
+/// exists, the tail was taken into it (a crash came before the `.part` was
+/// deleted) and counts no more. tusd's `.part` objects carry none and
+/// always count.
 const TAIL_STARTS_PART: &str = "tus-next-part";
-
-/// One uploaded part.
-#[derive(Clone, Debug)]
-struct Part {
-    number: i32,
-    size: u64,
-    etag: String,
-}
 
 /// The `.part` object.
 #[derive(Clone, Copy, Debug)]
@@ -43,7 +40,12 @@ pub(super) struct S3Upload {
     info: FileInfo,
     object_id: String,
     multipart_id: String,
+    /// The parts that hold the upload's bytes, in order.
     parts: Vec<Part>,
+    dead: DeadParts,
+    /// Parts uploaded past a hole that the `.info` does not call dead yet.
+    past_hole: Option<RangeInclusive<i32>>,
+    next_number: i32,
     tail: Option<Tail>,
     /// The multipart upload was completed: the object holds every byte.
     completed: bool,
@@ -88,6 +90,9 @@ impl S3Upload {
             object_id,
             multipart_id,
             parts: Vec::new(),
+            dead: DeadParts::default(),
+            past_hole: None,
+            next_number: 1,
             tail: None,
             completed: false,
         }
@@ -117,10 +122,10 @@ impl S3Upload {
             object_id.to_owned(),
             multipart_id.to_owned(),
         );
+        upload.dead = DeadParts::recorded(&info.storage);
         match parts {
             Ok(parts) => {
-                upload.tail = valid_tail(&parts, tail);
-                upload.parts = parts;
+                upload.sort_out(parts, tail);
                 info.offset = upload.stored_offset();
             }
             // Completed, or aborted by a termination that did not get to
@@ -154,9 +159,28 @@ impl S3Upload {
         Ok(upload)
     }
 
+    /// Takes in what S3 lists: the parts that count, and the tail unless a
+    /// part holds its bytes already.
+    fn sort_out(&mut self, listed: Vec<Part>, tail: Option<(u64, Option<i32>)>) {
+        let listing = sort_out(listed, &self.dead);
+        self.parts = listing.live;
+        self.past_hole = listing.past_hole;
+        self.next_number = listing.next_number;
+        self.tail = match tail {
+            Some((_, Some(starts))) if self.parts.iter().any(|p| p.number >= starts) => None,
+            Some((size, starts)) => Some(Tail {
+                size,
+                marked: starts.is_some(),
+            }),
+            None => None,
+        };
+    }
+
     /// Writes the `.info`; `fresh` refuses to replace an existing one.
     pub(super) async fn put_info(&self, fresh: bool) -> Result<(), StoreError> {
-        let json = InfoFile::to_json(&self.info)?;
+        let mut info = self.info.clone();
+        self.dead.record(&mut info.storage);
+        let json = InfoFile::to_json(&info)?;
         let mut put = self
             .store
             .client
@@ -179,51 +203,60 @@ impl S3Upload {
         Ok(())
     }
 
-    /// The size of every part but the last: that of the first part when
-    /// there is one (it may have been chosen by tusd), else from the length.
-    fn part_size(&self) -> Result<u64, StoreError> {
+    /// The part sizes: as recorded at creation; for uploads tusd made, that
+    /// of their first part, else from the length.
+    fn plan(&self) -> Result<PartPlan, StoreError> {
+        if let Some(plan) = PartPlan::recorded(&self.info.storage) {
+            return Ok(plan);
+        }
         match self.parts.first() {
-            Some(first) if first.size > 0 => Ok(first.size),
-            _ => self.store.parts.for_upload(self.info.size),
+            Some(first) if first.size > 0 => Ok(PartPlan::Equal(first.size)),
+            _ => {
+                let plan = self.store.parts.plan(self.info.size)?;
+                Ok(match (plan, self.tail) {
+                    // A tusd tail longer than the parts configured here
+                    // still fits in part 1.
+                    (PartPlan::Equal(size), Some(tail)) => PartPlan::Equal(size.max(tail.size + 1)),
+                    (plan, _) => plan,
+                })
+            }
         }
     }
 
-    fn next_number(&self) -> i32 {
-        self.parts.last().map_or(1, |p| p.number + 1)
+    /// The longest this upload may grow, with the part numbers it has left.
+    fn longest(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .plan()?
+            .longest(MAX_PARTS.saturating_sub(self.dead.count())))
     }
 
-    async fn upload_part(&mut self, bytes: Bytes) -> Result<(), StoreError> {
-        let number = self.next_number();
-        if number as u64 > super::parts::MAX_PARTS {
+    fn target(&self) -> Arc<PartTarget> {
+        Arc::new(PartTarget {
+            client: self.store.client.clone(),
+            bucket: self.store.bucket.clone(),
+            key: self.store.layout.object(&self.object_id),
+            multipart_id: self.multipart_id.clone(),
+            unsigned: self.store.unsigned,
+        })
+    }
+
+    /// Uploads one part outside a PATCH's flow (at finish).
+    async fn upload_part(&mut self, body: PartBody) -> Result<(), StoreError> {
+        let number = self.next_number;
+        if number as u64 > MAX_PARTS {
             return Err(StoreError::TooLarge {
-                size: self.stored_offset() + bytes.len() as u64,
+                size: self.stored_offset() + body.len,
                 limit: self.stored_offset(),
             });
         }
-        let size = bytes.len() as u64;
-        let done = self
-            .store
-            .client
-            .upload_part()
-            .bucket(&self.store.bucket)
-            .key(self.store.layout.object(&self.object_id))
-            .upload_id(&self.multipart_id)
-            .part_number(number)
-            .content_length(size as i64)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| store_error("upload part", e))?;
-        self.parts.push(Part {
-            number,
-            size,
-            etag: done.e_tag().unwrap_or_default().to_owned(),
-        });
-        tracing::debug!(id = %self.info.id, number, size, "part uploaded");
+        let size = body.len;
+        let etag = self.target().upload(number, body).await?;
+        self.next_number += 1;
+        self.parts.push(Part { number, size, etag });
         Ok(())
     }
 
-    async fn read_tail(&self) -> Result<Bytes, StoreError> {
+    async fn get_tail(&self) -> Result<ByteStream, StoreError> {
         let got = self
             .store
             .client
@@ -233,28 +266,49 @@ impl S3Upload {
             .send()
             .await
             .map_err(|e| store_error("get .part", e))?;
-        Ok(got
-            .body
+        Ok(got.body)
+    }
+
+    async fn read_tail(&self) -> Result<Bytes, StoreError> {
+        Ok(self
+            .get_tail()
+            .await?
             .collect()
             .await
             .map_err(|e| StoreError::Other(e.into()))?
             .into_bytes())
     }
 
-    async fn put_tail(&mut self, bytes: Bytes) -> Result<(), StoreError> {
-        let size = bytes.len() as u64;
-        self.store
+    /// Writes the tail, marked with the number of the part it will start.
+    async fn put_tail(&mut self, body: PartBody) -> Result<(), StoreError> {
+        let size = body.len;
+        let request = self
+            .store
             .client
             .put_object()
             .bucket(&self.store.bucket)
             .key(self.store.layout.tail(&self.object_id))
-            .metadata(TAIL_STARTS_PART, self.next_number().to_string())
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| store_error("put .part", e))?;
+            .metadata(TAIL_STARTS_PART, self.next_number.to_string())
+            .content_length(size as i64)
+            .body(body.stream);
+        let sent = if self.store.unsigned {
+            request.customize().disable_payload_signing().send().await
+        } else {
+            request.send().await
+        };
+        sent.map_err(|e| store_error("put .part", e))?;
         self.tail = Some(Tail { size, marked: true });
         Ok(())
+    }
+
+    /// tusd's tail names no part: marked before its bytes go into one, so
+    /// a crash after that never counts them twice. Its bytes.
+    async fn mark_tail(&mut self) -> Result<Bytes, StoreError> {
+        let bytes = self.read_tail().await?;
+        let len = bytes.len() as u64;
+        self.put_tail(PartBody::from_stream(ByteStream::from(bytes.clone()), len))
+            .await?;
+        Ok(bytes)
     }
 
     async fn delete_tail(&mut self) -> Result<(), StoreError> {
@@ -331,39 +385,62 @@ impl S3Upload {
         self.parts.iter().map(|p| p.size).sum::<u64>() + self.tail.map_or(0, |t| t.size)
     }
 
-    /// Cuts `pending` into whole parts as long as it holds one, uploading
-    /// each; the tail, once taken into a part, counts no more.
-    async fn flush_whole_parts(
-        &mut self,
-        pending: &mut BytesMut,
-        part_size: u64,
-    ) -> Result<(), StoreError> {
-        while pending.len() as u64 >= part_size {
-            let part = pending.split_to(part_size as usize).freeze();
-            self.upload_part(part).await?;
-            self.tail = None;
+    /// Lists the parts and the tail again, as another handle may have
+    /// written since this one loaded, and records parts past a hole as dead
+    /// before any number after them is used.
+    async fn refresh(&mut self) -> Result<(), StoreError> {
+        let (parts, tail) = tokio::join!(
+            list_parts(&self.store, &self.object_id, &self.multipart_id),
+            head_tail(&self.store, &self.object_id),
+        );
+        self.sort_out(parts?, tail?);
+        if self.stored_offset() != self.info.offset {
+            return Err(StoreError::Conflict(
+                "offset does not match the stored data".into(),
+            ));
+        }
+        if let Some(past_hole) = self.past_hole.take() {
+            self.dead.add(past_hole.clone());
+            if let Err(e) = self.put_info(false).await {
+                self.dead = DeadParts::recorded(&self.info.storage);
+                self.past_hole = Some(past_hole);
+                return Err(e);
+            }
+            self.dead.record(&mut self.info.storage);
         }
         Ok(())
     }
 
-    /// Everything the body yields, verified when it must be, in memory.
-    async fn staged_body(src: &mut UploadBody) -> Option<Vec<Bytes>> {
-        let mut staged = Vec::new();
-        while let Some(chunk) = src.next_chunk().await {
-            staged.push(chunk);
+    /// Streams the tail, then the body, into `writer`; whether the body
+    /// brought any byte.
+    async fn pour(
+        &mut self,
+        writer: &mut PartWriter,
+        src: &mut UploadBody,
+    ) -> Result<bool, StoreError> {
+        if let Some(tail) = self.tail {
+            if tail.marked {
+                let mut stream = self.get_tail().await?;
+                while let Some(chunk) = stream
+                    .try_next()
+                    .await
+                    .map_err(|e| StoreError::Other(e.into()))?
+                {
+                    writer.push(&chunk).await?;
+                }
+            } else {
+                writer.push(&self.mark_tail().await?).await?;
+            }
         }
-        src.verify().is_ok().then_some(staged)
-    }
-}
-
-/// The tail, unless a part already holds its bytes.
-fn valid_tail(parts: &[Part], tail: Option<(u64, Option<i32>)>) -> Option<Tail> {
-    match tail? {
-        (_, Some(starts)) if parts.iter().any(|p| p.number >= starts) => None,
-        (size, starts) => Some(Tail {
-            size,
-            marked: starts.is_some(),
-        }),
+        let mut wrote = false;
+        while let Some(chunk) = src.next_chunk().await {
+            wrote |= !chunk.is_empty();
+            writer.push(&chunk).await?;
+            if writer.failed() {
+                break;
+            }
+        }
+        Ok(wrote)
     }
 }
 
@@ -457,108 +534,102 @@ impl Upload for S3Upload {
         if self.completed {
             return Err(StoreError::Conflict("the upload is complete".into()));
         }
-        // Another handle may have written since this one loaded: the parts
-        // and the tail again, at once, before anything is written.
-        let (parts, tail) = tokio::join!(
-            list_parts(&self.store, &self.object_id, &self.multipart_id),
-            head_tail(&self.store, &self.object_id),
-        );
-        let parts = parts?;
-        let tail = valid_tail(&parts, tail?);
-        let stored = parts.iter().map(|p| p.size).sum::<u64>() + tail.map_or(0, |t| t.size);
-        if stored != self.info.offset {
-            return Err(StoreError::Conflict(
-                "offset does not match the stored data".into(),
-            ));
-        }
-        self.parts = parts;
-        self.tail = tail;
-        let mut part_size = self.part_size()?;
-        if self.parts.is_empty()
-            && let Some(tail) = self.tail
-        {
-            // A smaller part size configured since: the tail still fits in part 1.
-            part_size = part_size.max(tail.size + 1);
-        }
-        tracing::debug!(id = %self.info.id, part_size, offset = self.info.offset, "writing");
+        self.refresh().await?;
+        let plan = self.plan()?;
         if let Some(size) = self.info.size
-            && size > PartSizes::longest(part_size)
+            && size > self.longest()?
         {
             return Err(StoreError::TooLarge {
                 size,
-                limit: PartSizes::longest(part_size),
+                limit: self.longest()?,
             });
         }
-        let verified = if src.needs_verification() {
-            match Self::staged_body(src).await {
-                Some(chunks) => Some(chunks),
-                // Not verified: nothing of it is kept.
-                None => return Ok(self.info.offset),
-            }
-        } else {
-            None
+        tracing::debug!(id = %self.info.id, ?plan, offset = self.info.offset, "writing");
+        let verifying = src.needs_verification();
+        let start = Start {
+            index: self.parts.len() as u64,
+            offset: self.parts.iter().map(|p| p.size).sum(),
+            number: self.next_number,
         };
+        let mut writer = PartWriter::new(
+            self.target(),
+            self.store.budget.clone(),
+            plan,
+            start,
+            self.store.concurrency,
+            verifying,
+        );
         let had_tail = self.tail.is_some();
-        let mut pending = BytesMut::new();
-        if let Some(tail) = self.tail {
-            let bytes = self.read_tail().await?;
-            if !tail.marked {
-                // tusd's tail names no part: mark it before its bytes go
-                // into one, so a crash after that never counts them twice.
-                self.put_tail(bytes.clone()).await?;
-            }
-            pending.extend_from_slice(&bytes);
-        }
-        let mut wrote = false;
-        let result = async {
-            match verified {
-                Some(chunks) => {
-                    for chunk in chunks {
-                        wrote |= !chunk.is_empty();
-                        pending.extend_from_slice(&chunk);
-                        self.flush_whole_parts(&mut pending, part_size).await?;
-                    }
-                }
-                None => {
-                    while let Some(chunk) = src.next_chunk().await {
-                        wrote |= !chunk.is_empty();
-                        pending.extend_from_slice(&chunk);
-                        self.flush_whole_parts(&mut pending, part_size).await?;
-                    }
-                }
-            }
-            Ok::<_, StoreError>(())
-        }
-        .await;
-        let rest = pending.freeze();
-        if let Err(err) = result {
-            // The parts uploaded so far count; what followed a failed part
-            // cannot, for the failed part's bytes are missing before it.
-            self.info.offset = self.stored_offset();
-            return Err(err);
-        }
-        // Whatever arrived and is not in a part yet becomes the tail.
-        let offset_if_kept = self.parts.iter().map(|p| p.size).sum::<u64>() + rest.len() as u64;
-        let complete = self.info.size == Some(offset_if_kept);
-        let kept = if rest.is_empty() {
-            if had_tail && self.tail.is_none() {
-                // Taken into a part: the `.part` is stale, remove it.
-                let _ = self.delete_tail().await;
-            }
-            Ok(())
-        } else if complete {
-            let upload = self.upload_part(rest).await;
-            if upload.is_ok() && had_tail {
-                // In a part now; the marker makes a `.part` left over harmless.
-                self.tail = None;
-                let _ = self.delete_tail().await;
-            }
-            upload
-        } else if wrote || !had_tail || self.tail.is_none() {
-            self.put_tail(rest).await
-        } else {
-            Ok(())
+        let (wrote, mut failure) = match self.pour(&mut writer, src).await {
+            Ok(wrote) => (wrote, None),
+            Err(e) => (true, Some(e)),
         };
+        if verifying {
+            if failure.is_none() && src.verify().is_ok() {
+                writer.release().await;
+            } else {
+                // Not verified: nothing of it is kept, and nothing was sent.
+                return failure.map_or(Ok(self.info.offset), Err);
+            }
+        }
+        let mut rest = writer.take_rest();
+        if failure.is_none() && !writer.failed() && self.info.size == Some(writer.offset()) {
+            // The upload's last bytes: the last part, not a tail.
+            if let Some(last) = rest.take() {
+                writer.send_last(last).await;
+            }
+        }
+        let numbers_used = writer.next_number();
+        let outcomes = writer.finish().await;
+
+        let parts_before = self.parts.len();
+        let mut first_failed = None;
+        for outcome in outcomes {
+            match outcome.result {
+                Ok(etag) if first_failed.is_none() => self.parts.push(Part {
+                    number: outcome.number,
+                    size: outcome.size,
+                    etag,
+                }),
+                Ok(_) => {}
+                Err(e) => {
+                    first_failed.get_or_insert(outcome.number);
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        self.next_number = numbers_used;
+        if self.parts.len() > parts_before {
+            // The tail's bytes went into the first new part.
+            self.tail = None;
+        }
+        if let Some(first) = first_failed {
+            // The parts after a failed one follow a hole: their numbers are
+            // dead for good. Should this not be recorded, the next load
+            // finds the hole itself.
+            self.dead.add(first..=numbers_used - 1);
+            if self.put_info(false).await.is_ok() {
+                self.dead.record(&mut self.info.storage);
+            } else {
+                self.dead = DeadParts::recorded(&self.info.storage);
+            }
+        }
+        let kept = match (failure, rest) {
+            // What followed a failure cannot count: the failed bytes are
+            // missing before it.
+            (Some(e), _) => Err(e),
+            // The new tail, unless it is the old one untouched.
+            (None, Some(rest)) if wrote || self.tail.is_none() => match rest.into_body().await {
+                Ok(body) => self.put_tail(body).await,
+                Err(e) => Err(e),
+            },
+            (None, _) => Ok(()),
+        };
+        if had_tail && self.tail.is_none() {
+            // Taken into a part: the `.part` is stale (its marker says so
+            // should this fail).
+            let _ = self.delete_tail().await;
+        }
         self.info.offset = self.stored_offset();
         kept?;
         Ok(self.info.offset)
@@ -569,16 +640,20 @@ impl Upload for S3Upload {
             let mut tail_left = false;
             if let Some(tail) = self.tail {
                 // A deferred length declared at the end: the tail is the last part.
-                let bytes = self.read_tail().await?;
-                if !tail.marked {
-                    self.put_tail(bytes.clone()).await?;
-                }
-                self.upload_part(bytes).await?;
+                let body = if tail.marked {
+                    PartBody::from_stream(self.get_tail().await?, tail.size)
+                } else {
+                    let bytes = self.mark_tail().await?;
+                    let len = bytes.len() as u64;
+                    PartBody::from_stream(ByteStream::from(bytes), len)
+                };
+                self.upload_part(body).await?;
                 self.tail = None;
                 tail_left = true;
             }
             if self.parts.is_empty() {
-                self.upload_part(Bytes::new()).await?;
+                self.upload_part(PartBody::from_stream(ByteStream::from(Bytes::new()), 0))
+                    .await?;
             }
             let parts = self
                 .parts
@@ -672,7 +747,7 @@ impl Upload for S3Upload {
     }
 
     async fn declare_length(&mut self, length: u64) -> Result<(), StoreError> {
-        let limit = PartSizes::longest(self.part_size()?);
+        let limit = self.longest()?;
         if length > limit {
             return Err(StoreError::TooLarge {
                 size: length,

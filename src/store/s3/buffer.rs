@@ -1,0 +1,128 @@
+//! One part's bytes while they arrive: in memory within the store's
+//! budget, else in a file in the spill folder.
+
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::budget::Budget;
+use crate::error::StoreError;
+
+/// Spilled bytes go to disk in writes of this size.
+const SPILL_WRITE: usize = 256 << 10;
+
+pub(super) struct PartBuffer {
+    held: Held,
+    len: u64,
+}
+
+enum Held {
+    Memory {
+        bytes: BytesMut,
+        _reserved: OwnedSemaphorePermit,
+    },
+    Spilled {
+        file: BufWriter<tokio::fs::File>,
+        path: tempfile::TempPath,
+    },
+}
+
+/// A part's bytes as a request body, and what must live while it is sent.
+pub(super) struct PartBody {
+    pub(super) stream: ByteStream,
+    pub(super) len: u64,
+    _reserved: Option<OwnedSemaphorePermit>,
+    _file: Option<tempfile::TempPath>,
+}
+
+impl PartBody {
+    /// A body of `len` bytes from elsewhere (an object read back, nothing).
+    pub(super) fn from_stream(stream: ByteStream, len: u64) -> Self {
+        PartBody {
+            stream,
+            len,
+            _reserved: None,
+            _file: None,
+        }
+    }
+}
+
+impl PartBuffer {
+    /// A buffer for up to `capacity` bytes: memory when the budget has it
+    /// (reserved whole, so a buffer never grows past what it was given),
+    /// else a new file.
+    pub(super) async fn new(capacity: u64, budget: &Budget) -> Result<Self, StoreError> {
+        if let Some(reserved) = budget.try_reserve(capacity) {
+            return Ok(PartBuffer {
+                held: Held::Memory {
+                    bytes: BytesMut::with_capacity(capacity as usize),
+                    _reserved: reserved,
+                },
+                len: 0,
+            });
+        }
+        let dir = budget.spill_dir();
+        let (file, path) = tokio::task::spawn_blocking(move || {
+            tempfile::Builder::new()
+                .prefix("tus-part-")
+                .tempfile_in(dir)
+                .map(tempfile::NamedTempFile::into_parts)
+        })
+        .await
+        .map_err(|e| StoreError::Other(e.into()))??;
+        Ok(PartBuffer {
+            held: Held::Spilled {
+                file: BufWriter::with_capacity(SPILL_WRITE, tokio::fs::File::from_std(file)),
+                path,
+            },
+            len: 0,
+        })
+    }
+
+    pub(super) fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub(super) fn is_spilled(&self) -> bool {
+        matches!(self.held, Held::Spilled { .. })
+    }
+
+    pub(super) async fn push(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        match &mut self.held {
+            Held::Memory { bytes, .. } => bytes.extend_from_slice(chunk),
+            Held::Spilled { file, .. } => file.write_all(chunk).await?,
+        }
+        self.len += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// The bytes as a body that S3 requests can send again on a retry.
+    pub(super) async fn into_body(self) -> Result<PartBody, StoreError> {
+        let len = self.len;
+        match self.held {
+            Held::Memory { bytes, _reserved } => Ok(PartBody {
+                stream: ByteStream::from(Bytes::from(bytes)),
+                len,
+                _reserved: Some(_reserved),
+                _file: None,
+            }),
+            Held::Spilled { mut file, path } => {
+                file.flush().await?;
+                drop(file);
+                let stream = ByteStream::read_from()
+                    .path(&path)
+                    .length(Length::Exact(len))
+                    .build()
+                    .await
+                    .map_err(|e| StoreError::Other(e.into()))?;
+                Ok(PartBody {
+                    stream,
+                    len,
+                    _reserved: None,
+                    _file: Some(path),
+                })
+            }
+        }
+    }
+}
