@@ -14,8 +14,6 @@ use base64::Engine;
 use bytes::Bytes;
 use common::*;
 use http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
 use tower_tus::checksum::Algorithm;
 use tower_tus::events::EventKind;
 use tower_tus::hooks::{HookError, HookEvent, HookName, HookResponse, Hooks, PostReceive};
@@ -66,38 +64,6 @@ fn composer(store: Arc<dyn DataStore>) -> StoreComposer {
     let mut composer = StoreComposer::new();
     composer.use_core(store);
     composer
-}
-
-async fn send<B>(h: &UploadHandler, req: Request<B>) -> Reply
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<tower_tus::BoxError>,
-{
-    let res = h.clone().oneshot(req).await.unwrap();
-    let (parts, body) = res.into_parts();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
-}
-
-/// A PATCH at offset 0 on its own task, its body sent bit by bit by the test.
-fn streaming_patch(
-    h: &UploadHandler,
-    url: &str,
-) -> (
-    tokio::sync::mpsc::Sender<Bytes>,
-    tokio::task::JoinHandle<Reply>,
-) {
-    let (tx, body) = Channel::new();
-    let req = tus(Method::PATCH, url)
-        .header("upload-offset", "0")
-        .header("content-type", "application/offset+octet-stream")
-        .body(body)
-        .unwrap();
-    let h = h.clone();
-    (tx, tokio::spawn(async move { send(&h, req).await }))
 }
 
 fn digest(algorithm: Algorithm, bytes: &[u8]) -> String {
@@ -718,7 +684,10 @@ async fn the_sweep_tells_what_a_delete_tells(store: Arc<dyn DataStore>) {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(h.sweep().await.unwrap().expired, 1);
     assert!(stored(&store, &url).await.is_none());
-    let event = events.recv().await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("a terminated event within 5 s")
+        .unwrap();
     assert_eq!(
         (event.kind, event.info.id.clone()),
         (EventKind::Terminated, id_of(&url))
@@ -788,7 +757,10 @@ async fn eviction_tells_what_a_delete_tells(store: Arc<dyn DataStore>) {
     let old = create(&h, 5).await;
     create(&h, 5).await;
     assert!(stored(&store, &old).await.is_none());
-    let event = events.recv().await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("a terminated event within 5 s")
+        .unwrap();
     assert_eq!(
         (event.kind, event.info.id.clone()),
         (EventKind::Terminated, id_of(&old))
@@ -1306,4 +1278,74 @@ async fn a_creation_with_upload_that_stalls_or_overflows_tells_where_the_upload_
     let url = r.header("location").expect("the upload's URL").to_owned();
     assert_eq!(r.header("upload-offset"), Some("10"));
     assert_eq!(offset(&h, &url).await, Some(10));
+}
+
+/// A store whose next read gives the state from long before: what a sweep
+/// read just before a client wrote to the upload.
+struct StaleOnce {
+    inner: MemoryStore,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+struct StaleUpload {
+    inner: Box<dyn Upload>,
+    info: FileInfo,
+}
+
+#[async_trait]
+impl DataStore for StaleOnce {
+    async fn new_upload(&self, info: FileInfo) -> Result<Box<dyn Upload>, StoreError> {
+        self.inner.new_upload(info).await
+    }
+    async fn get_upload(&self, id: &str) -> Result<Box<dyn Upload>, StoreError> {
+        let inner = self.inner.get_upload(id).await?;
+        if !self.armed.swap(false, Ordering::SeqCst) {
+            return Ok(inner);
+        }
+        let mut info = inner.info().clone();
+        info.created_at = Some(std::time::UNIX_EPOCH);
+        info.updated_at = Some(std::time::UNIX_EPOCH);
+        Ok(Box::new(StaleUpload { inner, info }))
+    }
+    fn extensions(&self) -> Extensions {
+        self.inner.extensions()
+    }
+    async fn list_uploads(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.list_uploads().await
+    }
+}
+
+#[async_trait]
+impl Upload for StaleUpload {
+    fn info(&self) -> &FileInfo {
+        &self.info
+    }
+    async fn write(&mut self, src: &mut tower_tus::body::UploadBody) -> Result<u64, StoreError> {
+        self.inner.write(src).await
+    }
+    async fn finish(&mut self) -> Result<(), StoreError> {
+        self.inner.finish().await
+    }
+    async fn terminate(&mut self) -> Result<(), StoreError> {
+        self.inner.terminate().await
+    }
+}
+
+#[tokio::test]
+async fn the_sweep_decides_on_the_state_it_read_under_the_lock() {
+    let store = Arc::new(StaleOnce {
+        inner: MemoryStore::new(),
+        armed: false.into(),
+    });
+    let mut composer = StoreComposer::new();
+    composer.use_core(store.clone());
+    let h = UploadHandler::new(Config::new(composer).expire_after(Duration::from_secs(3600)));
+    let url = create(&h, 6).await;
+    assert_eq!(patch(&h, &url, 0, b"abc").await.status, 204);
+    // The sweep's first look, without the lock, sees an upload long expired;
+    // under the lock, the upload written a moment ago.
+    store.armed.store(true, Ordering::SeqCst);
+    let report = h.sweep().await.unwrap();
+    assert_eq!(report.expired, 0);
+    assert_eq!(offset(&h, &url).await, Some(3), "the upload is still there");
 }

@@ -314,6 +314,61 @@ async fn kill_9_during_a_concatenation_and_every_final_completes() {
 /// The disk fills up while a checksummed chunk is being staged: `tusd` runs
 /// under a file size limit (with `SIGXFSZ` ignored, so writes past it fail
 /// with `EFBIG` as on a full disk), and the chunk outgrows it midway.
+/// `tusd` over a fresh folder, unable to grow any file past `limit` bytes
+/// (writes past it fail with EFBIG, as on a full disk).
+fn tusd_under_file_size_limit(limit: usize) -> (common::tusd::Tusd, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; exec prlimit --fsize={limit} -- \"$0\" \"$@\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_tusd"))
+        .args(["--host", "127.0.0.1", "--port", "0", "--upload-dir"])
+        .arg(dir.path());
+    (common::tusd::launch(cmd), dir)
+}
+
+#[tokio::test]
+async fn a_disk_that_fills_while_a_verified_chunk_is_committed_leaves_the_upload_as_it_was() {
+    if !common::tools::present(
+        "a_disk_that_fills_while_a_verified_chunk_is_committed_leaves_the_upload_as_it_was",
+        "prlimit",
+    ) {
+        return;
+    }
+    const LIMIT: usize = 1 << 20;
+    let (tusd, dir) = tusd_under_file_size_limit(LIMIT);
+    let addr = tusd.addr;
+    let url = create(addr, "Upload-Length: 3145728\r\n").await;
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    let data = pattern(3 << 20);
+    let first = &data[..LIMIT / 2];
+    let (status, reply, _) = raw(
+        addr,
+        &patch_head(addr, &url, 0, first.len(), &sha1(first)),
+        first,
+    )
+    .await;
+    assert_eq!(status, 204, "{reply}");
+    // Staged whole (it is below the limit), then the upload's data file
+    // fills at the limit halfway through taking it in.
+    let second = &data[LIMIT / 2..LIMIT / 2 + 3 * LIMIT / 4];
+    let (status, reply, _) = raw(
+        addr,
+        &patch_head(addr, &url, LIMIT / 2, second.len(), &sha1(second)),
+        second,
+    )
+    .await;
+    assert_eq!(status, 500, "{reply}");
+    assert_eq!(head(addr, &url).await, (200, Some(LIMIT as u64 / 2)));
+    assert!(
+        std::fs::read(dir.path().join(&id)).unwrap() == first,
+        "the chunk's bytes taken in before the failure were taken out again"
+    );
+    assert!(!dir.path().join(format!("{id}.chunk")).exists());
+}
+
 #[tokio::test]
 async fn a_disk_that_fills_while_a_checksummed_chunk_is_staged_leaves_the_upload_as_it_was() {
     if !common::tools::present(
@@ -323,16 +378,7 @@ async fn a_disk_that_fills_while_a_checksummed_chunk_is_staged_leaves_the_upload
         return;
     }
     const LIMIT: usize = 1 << 20;
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!(
-            "trap '' XFSZ; exec prlimit --fsize={LIMIT} -- \"$0\" \"$@\""
-        ))
-        .arg(env!("CARGO_BIN_EXE_tusd"))
-        .args(["--host", "127.0.0.1", "--port", "0", "--upload-dir"])
-        .arg(dir.path());
-    let tusd = common::tusd::launch(cmd);
+    let (tusd, dir) = tusd_under_file_size_limit(LIMIT);
     let addr = tusd.addr;
     let url = create(addr, "Upload-Length: 3145728\r\n").await;
     let id = url.rsplit('/').next().unwrap().to_owned();

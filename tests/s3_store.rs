@@ -451,3 +451,289 @@ async fn a_completion_whose_answer_was_lost_still_finishes() {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body[..] == data[..]);
 }
+
+#[tokio::test]
+async fn parts_go_up_several_at_once_never_more_than_configured() {
+    use common::s3::Fault;
+    // Each part upload takes a while, so uploads overlap when they can.
+    let Some((store, bucket, traffic)) = common::s3::watched_store(
+        "parts_go_up_several_at_once_never_more_than_configured",
+        vec![rule("PUT", "partNumber=", Fault::Delay(150))],
+    )
+    .await
+    else {
+        return;
+    };
+    let h = handler(store.concurrent_part_uploads(3));
+    let data = common::pattern(8 * 1024 + 100);
+    let url = create(&h, data.len() as u64).await;
+    let r = patch(&h, &url, 0, &data).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(traffic.most_parts_at_once(), 3);
+    let mut accepted = traffic.parts_accepted();
+    accepted.sort();
+    assert_eq!(accepted, (1..=9).collect::<Vec<_>>());
+    let r = call(
+        &handler(common::s3::over(&bucket)),
+        empty(http::Request::get(&url)),
+    )
+    .await;
+    assert!(r.body[..] == data[..]);
+}
+
+#[tokio::test]
+async fn the_body_waits_while_its_parts_cannot_drain() {
+    use common::s3::Fault;
+    let Some((store, bucket, _)) = common::s3::watched_store(
+        "the_body_waits_while_its_parts_cannot_drain",
+        // The first part takes 3 s; with one upload at a time, the others wait.
+        vec![common::s3::Rule {
+            times: 1,
+            ..rule("PUT", "partNumber=", Fault::Delay(3000))
+        }],
+    )
+    .await
+    else {
+        return;
+    };
+    let h = handler(store.concurrent_part_uploads(1).max_buffered_parts(2));
+    let data = common::pattern(64 * 1024);
+    let url = create(&h, data.len() as u64).await;
+    let (tx, reply) = common::streaming_patch(&h, &url);
+    let mut sent = 0;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+    for chunk in data.chunks(1024) {
+        let chunk = bytes::Bytes::copy_from_slice(chunk);
+        match tokio::time::timeout_at(deadline, tx.send(chunk)).await {
+            Ok(sent_ok) => {
+                sent_ok.unwrap();
+                sent += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    // The test's channel holds 16 chunks; the store two parts and the one
+    // it fills. Everything else waits.
+    assert!(
+        sent <= 16 + 3 + 2,
+        "{sent} KiB went in while no part drained"
+    );
+    for chunk in data.chunks(1024).skip(sent) {
+        tx.send(bytes::Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    drop(tx);
+    let r = reply.await.unwrap();
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = call(
+        &handler(common::s3::over(&bucket)),
+        empty(http::Request::get(&url)),
+    )
+    .await;
+    assert!(r.body[..] == data[..]);
+}
+
+#[tokio::test]
+async fn part_buffers_stay_within_the_memory_budget_and_spill_to_files() {
+    use common::s3::Fault;
+    let Some((store, bucket, _)) = common::s3::watched_store(
+        "part_buffers_stay_within_the_memory_budget_and_spill_to_files",
+        vec![rule("PUT", "partNumber=", Fault::Delay(100))],
+    )
+    .await
+    else {
+        return;
+    };
+    let spill = tempfile::tempdir().unwrap();
+    let store = store.memory_budget(4 * 1024).spill_dir(spill.path());
+    let h = handler(store.clone());
+    let data: Vec<Vec<u8>> = (0..10)
+        .map(|i| common::pattern(6 * 1024 + i * 10))
+        .collect();
+    let mut urls = Vec::new();
+    for d in &data {
+        urls.push(create(&h, d.len() as u64).await);
+    }
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = {
+        let (store, done, dir) = (store.clone(), done.clone(), spill.path().to_owned());
+        tokio::spawn(async move {
+            let (mut most, mut spilled) = (0, 0);
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                most = most.max(store.buffered_bytes());
+                spilled = spilled.max(std::fs::read_dir(&dir).unwrap().count());
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            (most, spilled)
+        })
+    };
+    let patches: Vec<_> = urls
+        .iter()
+        .cloned()
+        .zip(data.iter().cloned())
+        .map(|(url, d)| {
+            let h = h.clone();
+            tokio::spawn(async move { patch(&h, &url, 0, &d).await })
+        })
+        .collect();
+    for r in patches {
+        let r = r.await.unwrap();
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (most, spilled) = watch.await.unwrap();
+    assert!(most <= 4 * 1024, "{most} bytes in memory");
+    assert!(most > 0 && spilled > 0, "memory {most}, files {spilled}");
+    assert_eq!(store.buffered_bytes(), 0);
+    assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);
+    let fresh = handler(common::s3::over(&bucket));
+    for (url, d) in urls.iter().zip(&data) {
+        let r = call(&fresh, empty(http::Request::get(url))).await;
+        assert!(r.body[..] == d[..]);
+    }
+}
+
+#[tokio::test]
+async fn a_failed_part_leaves_a_hole_that_later_parts_never_cover() {
+    use common::s3::Fault;
+    // Part 1 fails for good; parts 2 to 4 of the same PATCH go through.
+    let Some((store, bucket, traffic)) = common::s3::watched_store(
+        "a_failed_part_leaves_a_hole_that_later_parts_never_cover",
+        vec![rule("PUT", "partNumber=1&", Fault::Refuse)],
+    )
+    .await
+    else {
+        return;
+    };
+    let data = common::pattern(5000);
+    let h = handler(store);
+    let url = create(&h, 5000).await;
+    // 300 bytes: the tail, which part 1 would have taken in.
+    assert_eq!(patch(&h, &url, 0, &data[..300]).await.status, 204);
+    let r = patch(&h, &url, 300, &data[300..4300]).await;
+    assert!(r.status.is_server_error(), "{} {}", r.status, r.text());
+    // The tail still counts: no part holds its bytes.
+    let fresh = handler(common::s3::over(&bucket));
+    assert_eq!(offset(&fresh, &url).await, Some(300));
+    let info = common::s3::client()
+        .get_object()
+        .bucket(&bucket)
+        .key(format!(
+            "{}.info",
+            common::id_of(&url).split('+').next().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let info = info.body.collect().await.unwrap().into_bytes();
+    assert!(
+        String::from_utf8_lossy(&info).contains(r#""DeadParts":"1-4""#),
+        "{}",
+        String::from_utf8_lossy(&info)
+    );
+    let r = patch(&fresh, &url, 300, &data[300..]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = call(&fresh, empty(http::Request::get(&url))).await;
+    assert!(r.body[..] == data[..], "{} bytes", r.body.len());
+    let accepted = traffic.parts_accepted();
+    let mut unique = accepted.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        accepted.len(),
+        unique.len(),
+        "a number went up twice: {accepted:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_hole_left_unrecorded_is_found_by_the_next_load() {
+    use common::s3::Fault;
+    // Part 1 fails, and the `.info` cannot be written to record the hole:
+    // as after a crash while parts were in flight.
+    let Some((_, bucket, _)) =
+        common::s3::watched_store("a_hole_left_unrecorded_is_found_by_the_next_load", vec![]).await
+    else {
+        return;
+    };
+    let (proxy, _) = common::s3::faulty_moto(vec![
+        rule("PUT", "partNumber=1&", Fault::Refuse),
+        rule("PUT", ".info", Fault::Refuse),
+    ])
+    .await;
+    let data = common::pattern(5000);
+    let direct = handler(common::s3::over(&bucket));
+    let url = create(&direct, 5000).await;
+    assert_eq!(patch(&direct, &url, 0, &data[..300]).await.status, 204);
+    let faulty = handler(common::s3::faulty_over(&proxy, &bucket));
+    let r = patch(&faulty, &url, 300, &data[300..4300]).await;
+    assert!(r.status.is_server_error(), "{} {}", r.status, r.text());
+    let fresh = handler(common::s3::over(&bucket));
+    assert_eq!(offset(&fresh, &url).await, Some(300));
+    let r = patch(&fresh, &url, 300, &data[300..]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = call(&fresh, empty(http::Request::get(&url))).await;
+    assert!(r.body[..] == data[..], "{} bytes", r.body.len());
+}
+
+#[tokio::test]
+async fn a_deferred_upload_records_parts_that_grow() {
+    let Some(store) = common::s3::store("a_deferred_upload_records_parts_that_grow").await else {
+        return;
+    };
+    let bucket = store.bucket().to_owned();
+    let h = handler(store);
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let url = r.header("location").unwrap().to_owned();
+    let equal = handler(common::s3::over(&bucket).equal_part_sizes(true));
+    let r = call(
+        &equal,
+        empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
+    )
+    .await;
+    let equal_url = r.header("location").unwrap().to_owned();
+    let info_of = |url: &str| {
+        let key = format!("{}.info", common::id_of(url).split('+').next().unwrap());
+        let bucket = bucket.clone();
+        async move {
+            let got = common::s3::client()
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            String::from_utf8(got.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+        }
+    };
+    let growing = info_of(&url).await;
+    assert!(growing.contains(r#""PartSize":"1024""#), "{growing}");
+    assert!(
+        growing.contains(r#""PartSizeDoublesEvery":"1000""#),
+        "{growing}"
+    );
+    let equal = info_of(&equal_url).await;
+    assert!(equal.contains(r#""PartSize":"1024""#), "{equal}");
+    assert!(!equal.contains("DoublesEvery"), "{equal}");
+    // The deferred upload streams and finishes as any other.
+    let data = common::pattern(3000);
+    let r = patch(&h, &url, 0, &data[..1500]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = call(
+        &h,
+        common::data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", 1500)
+                .header("upload-length", 3000),
+            &data[1500..],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = call(&h, empty(http::Request::get(&url))).await;
+    assert!(r.body[..] == data[..]);
+}

@@ -308,3 +308,38 @@ pub async fn metered_traffic(h: &UploadHandler) {
     assert_eq!(patch(h, &url, 3, b"x").await.status, 409);
     call(h, empty(tus(Method::HEAD, &url))).await;
 }
+
+/// A request with any body through `handler`.
+#[cfg(feature = "testing")]
+pub async fn send<B>(h: &UploadHandler, req: Request<B>) -> Reply
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<tower_tus::BoxError>,
+{
+    let res = h.clone().oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+#[cfg(feature = "testing")]
+/// A PATCH at offset 0 on its own task, its body sent bit by bit by the test.
+pub fn streaming_patch(
+    h: &UploadHandler,
+    url: &str,
+) -> (
+    tokio::sync::mpsc::Sender<Bytes>,
+    tokio::task::JoinHandle<Reply>,
+) {
+    let (tx, body) = tower_tus::testing::Channel::new();
+    let req = tus(Method::PATCH, url)
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(body)
+        .unwrap();
+    let h = h.clone();
+    (tx, tokio::spawn(async move { send(&h, req).await }))
+}

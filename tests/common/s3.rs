@@ -298,6 +298,38 @@ pub enum Fault {
     /// Answer 404 `NoSuchUpload`, as AWS does to a completion retried after
     /// the first one went through.
     NoSuchUpload,
+    /// Pass the request on after this many milliseconds: a slow backend.
+    Delay(u64),
+}
+
+/// What went through the faulty proxy.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// `METHOD path?query -> status`, in the order answered.
+    log: std::sync::Mutex<Vec<String>>,
+    parts_now: AtomicUsize,
+    parts_most: AtomicUsize,
+}
+
+impl Traffic {
+    /// The most part uploads that were in the proxy at once.
+    pub fn most_parts_at_once(&self) -> usize {
+        self.parts_most.load(Ordering::SeqCst)
+    }
+
+    /// The part numbers S3 accepted, once per acceptance, in order.
+    pub fn parts_accepted(&self) -> Vec<i32> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.starts_with("PUT ") && line.ends_with("-> 200"))
+            .filter_map(|line| {
+                let (_, rest) = line.split_once("partNumber=")?;
+                rest.split(['&', ' ']).next()?.parse().ok()
+            })
+            .collect()
+    }
 }
 
 /// A rule: requests with this method whose path and query contain `needle`.
@@ -312,8 +344,10 @@ pub struct Rule {
 
 /// A proxy in front of moto that breaks the requests its rules name: the
 /// failures S3 has in the field, on demand.
-pub async fn faulty_moto(rules: Vec<Rule>) -> String {
+pub async fn faulty_moto(rules: Vec<Rule>) -> (String, std::sync::Arc<Traffic>) {
     use http_body_util::{BodyExt, Full};
+    let traffic = std::sync::Arc::new(Traffic::default());
+    let seen = traffic.clone();
     let rules = std::sync::Arc::new(std::sync::Mutex::new(rules));
     let upstream: http::Uri = moto().parse().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -325,18 +359,34 @@ pub async fn faulty_moto(rules: Vec<Rule>) -> String {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let (rules, client, upstream) = (rules.clone(), client.clone(), upstream.clone());
+            let (rules, client, upstream, seen) = (
+                rules.clone(),
+                client.clone(),
+                upstream.clone(),
+                seen.clone(),
+            );
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(
                     move |req: http::Request<hyper::body::Incoming>| {
-                        let (rules, client, upstream) =
-                            (rules.clone(), client.clone(), upstream.clone());
-                        async move {
-                            let target = req
-                                .uri()
-                                .path_and_query()
-                                .map(|p| p.as_str().to_owned())
-                                .unwrap_or_default();
+                        let (rules, client, upstream, seen) = (
+                            rules.clone(),
+                            client.clone(),
+                            upstream.clone(),
+                            seen.clone(),
+                        );
+                        let method = req.method().to_string();
+                        let target = req
+                            .uri()
+                            .path_and_query()
+                            .map(|p| p.as_str().to_owned())
+                            .unwrap_or_default();
+                        let is_part = method == "PUT" && target.contains("partNumber=");
+                        if is_part {
+                            let now = seen.parts_now.fetch_add(1, Ordering::SeqCst) + 1;
+                            seen.parts_most.fetch_max(now, Ordering::SeqCst);
+                        }
+                        let target_logged = target.clone();
+                        let answered = async move {
                             let fault = {
                                 let mut rules = rules.lock().unwrap();
                                 rules
@@ -361,6 +411,9 @@ pub async fn faulty_moto(rules: Vec<Rule>) -> String {
                             if let Some(Fault::Refuse) = fault {
                                 return failed();
                             }
+                            if let Some(Fault::Delay(ms)) = fault {
+                                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                            }
                             let (mut parts, body) = req.into_parts();
                             let body = body
                                 .collect()
@@ -384,6 +437,19 @@ pub async fn faulty_moto(rules: Vec<Rule>) -> String {
                                 .map(|b| b.to_bytes())
                                 .unwrap_or_default();
                             Ok(http::Response::from_parts(parts, Full::new(body)))
+                        };
+                        async move {
+                            let res = answered.await;
+                            if is_part {
+                                seen.parts_now.fetch_sub(1, Ordering::SeqCst);
+                            }
+                            if let Ok(res) = &res {
+                                seen.log.lock().unwrap().push(format!(
+                                    "{method} {target_logged} -> {}",
+                                    res.status().as_u16()
+                                ));
+                            }
+                            res
                         }
                     },
                 );
@@ -393,19 +459,32 @@ pub async fn faulty_moto(rules: Vec<Rule>) -> String {
             });
         }
     });
-    format!("http://{addr}")
+    (format!("http://{addr}"), traffic)
 }
 
 /// A store over a fresh moto bucket, reached through a proxy that applies
 /// `rules`; the bucket's name comes with it.
 pub async fn faulty_store(test: &str, rules: Vec<Rule>) -> Option<(S3Store, String)> {
+    let (store, name, _) = watched_store(test, rules).await?;
+    Some((store, name))
+}
+
+/// [`faulty_store`], with what went through the proxy.
+pub async fn watched_store(
+    test: &str,
+    rules: Vec<Rule>,
+) -> Option<(S3Store, String, std::sync::Arc<Traffic>)> {
     if !tools::wanted(test, "Python and moto (an S3 server)") {
         return None;
     }
     let name = bucket().await;
-    let proxy = faulty_moto(rules).await;
-    let store = S3Store::new(client_for(&proxy, ("test", "test"), true), &name)
+    let (proxy, traffic) = faulty_moto(rules).await;
+    Some((faulty_over(&proxy, &name), name, traffic))
+}
+
+/// A store over `bucket` through the proxy at `proxy`.
+pub fn faulty_over(proxy: &str, bucket: &str) -> S3Store {
+    S3Store::new(client_for(proxy, ("test", "test"), true), bucket)
         .min_part_size(MIN_PART)
-        .preferred_part_size(MIN_PART);
-    Some((store, name))
+        .preferred_part_size(MIN_PART)
 }

@@ -92,9 +92,37 @@ pub struct Args {
     /// Prefix of the .info and .part objects' keys, apart from the data.
     #[arg(long, env = "TUSD_S3_METADATA_OBJECT_PREFIX", help_heading = "S3")]
     pub s3_metadata_object_prefix: Option<String>,
-    /// Part size aimed for, in bytes (grown for uploads that would need more than 10,000 parts).
-    #[arg(long, env = "TUSD_S3_PART_SIZE", default_value_t = 50 << 20, help_heading = "S3")]
+    /// Part size aimed for, in bytes (grown for uploads that would need more than 10,000 parts). A PATCH ending within a part leaves the rest in the .part object, which the next PATCH reads back and writes again: smaller parts cost less for clients that send small chunks.
+    #[arg(long, env = "TUSD_S3_PART_SIZE", default_value_t = 5 << 20, help_heading = "S3")]
     pub s3_part_size: u64,
+    /// Every part but the last the same size, also for uploads of deferred length (Cloudflare R2 requires it).
+    #[arg(long, env = "TUSD_S3_EQUAL_PART_SIZES", help_heading = "S3", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
+    pub s3_equal_part_sizes: bool,
+    /// Part uploads in flight at once per PATCH.
+    #[arg(
+        long,
+        env = "TUSD_S3_CONCURRENT_PART_UPLOADS",
+        default_value_t = 10,
+        help_heading = "S3"
+    )]
+    pub s3_concurrent_part_uploads: usize,
+    /// Parts one PATCH may hold, cut and not yet uploaded, before its body waits.
+    #[arg(
+        long,
+        env = "TUSD_S3_MAX_BUFFERED_PARTS",
+        default_value_t = 20,
+        help_heading = "S3"
+    )]
+    pub s3_max_buffered_parts: usize,
+    /// Bytes of part buffers held in memory by all uploads together; parts past it are buffered in files in --s3-spill-dir.
+    #[arg(long, env = "TUSD_S3_MEMORY_BUDGET", default_value_t = 128 << 20, help_heading = "S3")]
+    pub s3_memory_budget: u64,
+    /// Where parts past --s3-memory-budget are buffered (default: the system's temporary folder).
+    #[arg(long, env = "TUSD_S3_SPILL_DIR", help_heading = "S3")]
+    pub s3_spill_dir: Option<PathBuf>,
+    /// Send part payloads without a SHA-256 hash in their signature, sparing the CPU.
+    #[arg(long, env = "TUSD_S3_DISABLE_CONTENT_HASHES", help_heading = "S3", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
+    pub s3_disable_content_hashes: bool,
     /// Smallest part the backend accepts but for the last, in bytes.
     #[arg(long, env = "TUSD_S3_MIN_PART_SIZE", default_value_t = 5 << 20, help_heading = "S3")]
     pub s3_min_part_size: u64,

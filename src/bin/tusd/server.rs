@@ -101,7 +101,16 @@ async fn s3_store(args: &Args, bucket: &str) -> Result<tower_tus::store::S3Store
     .await
     .object_prefix(&args.s3_object_prefix)
     .min_part_size(args.s3_min_part_size)
-    .preferred_part_size(args.s3_part_size);
+    .preferred_part_size(args.s3_part_size)
+    .equal_part_sizes(args.s3_equal_part_sizes)
+    .concurrent_part_uploads(args.s3_concurrent_part_uploads)
+    .max_buffered_parts(args.s3_max_buffered_parts)
+    .memory_budget(args.s3_memory_budget)
+    .disable_content_hashes(args.s3_disable_content_hashes);
+    let store = match &args.s3_spill_dir {
+        Some(dir) => store.spill_dir(dir),
+        None => store,
+    };
     Ok(match &args.s3_metadata_object_prefix {
         Some(prefix) => store.metadata_object_prefix(prefix),
         None => store,

@@ -172,7 +172,7 @@ mod tests {
         assert_eq!(growing.size_of(0), 5 * MIB);
         assert_eq!(growing.size_of(999), 5 * MIB);
         assert_eq!(growing.size_of(1000), 10 * MIB);
-        assert_eq!(growing.size_of(9999), 5 * MIB << 9);
+        assert_eq!(growing.size_of(9999), (5 * MIB) << 9);
         assert!(growing.longest(MAX_PARTS) > 4 << 40);
         assert_eq!(growing.longest(1), 5 * MIB);
         assert_eq!(growing.longest(1001), 1000 * 5 * MIB + 10 * MIB);
