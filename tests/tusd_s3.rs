@@ -12,6 +12,11 @@ use tokio::net::TcpStream;
 
 /// tusd over `bucket`, with tusd's own S3 flags.
 fn tusd(bucket: &str, dir: &std::path::Path) -> Tusd {
+    tusd_with(bucket, dir, &[])
+}
+
+/// [`tusd`] with more flags.
+fn tusd_with(bucket: &str, dir: &std::path::Path, flags: &[&str]) -> Tusd {
     let (endpoint, (key, secret)) = common::s3::seaweedfs_access();
     let mut cmd = common::tusd::command(dir);
     cmd.args(["-s3-bucket", bucket, "-s3-endpoint"])
@@ -23,6 +28,7 @@ fn tusd(bucket: &str, dir: &std::path::Path) -> Tusd {
             // 5 MiB parts, so an 11 MiB upload spans three.
             "-s3-part-size=5242880",
         ])
+        .args(flags)
         .env("AWS_ACCESS_KEY_ID", key)
         .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_REGION", "us-east-1")
@@ -194,4 +200,86 @@ async fn tus_js_client_cut_mid_body_resumes_through_tusd_on_s3() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn tusd_s_part_buffering_flags_take_effect() {
+    if !tools::wanted(
+        "tusd_s_part_buffering_flags_take_effect",
+        "Python and SeaweedFS (an S3 server)",
+    ) {
+        return;
+    }
+    let bucket = common::s3::seaweedfs_bucket().await;
+    let dir = tempfile::tempdir().unwrap();
+    let spill = dir.path().join("spill");
+    let data = pattern((6 << 20) + 5);
+    // No memory for part buffers: every part goes through the spill folder,
+    // which is missing at first.
+    let spill_flag = format!("-s3-spill-dir={}", spill.display());
+    let flags = [
+        "-s3-memory-budget=0",
+        spill_flag.as_str(),
+        "-s3-concurrent-part-uploads",
+        "2",
+        "-s3-max-buffered-parts=3",
+        "-s3-disable-content-hashes",
+        "-s3-equal-part-sizes",
+    ];
+    let first = tusd_with(&bucket, dir.path(), &flags);
+    let addr = first.addr;
+    let create = |extra: String| {
+        let head = head_of("POST", addr, "/files/", &extra);
+        async move {
+            let (status, head, _) = raw(addr, &head, b"").await;
+            assert_eq!(status, 201, "{head}");
+            header_of(&head, "location").unwrap()
+        }
+    };
+    let url = create(format!(
+        "Upload-Length: {}\r\nContent-Length: 0\r\n",
+        data.len()
+    ))
+    .await;
+    // The answer comes before the body ends: the writes may fail.
+    let stream = TcpStream::connect(addr).await.unwrap().into_std().unwrap();
+    let mut writer = TcpStream::from_std(stream.try_clone().unwrap()).unwrap();
+    let mut reader = TcpStream::from_std(stream).unwrap();
+    let request = [patch(addr, &url, 0, data.len()).into_bytes(), data.clone()].concat();
+    tokio::spawn(async move { writer.write_all(&request).await });
+    let (status, head, _) = read_response(&mut reader).await;
+    assert_eq!(status, 500, "no folder to spill to: {head}");
+    assert_eq!(offset(addr, &url).await, 0);
+    std::fs::create_dir(&spill).unwrap();
+    // Unsigned payloads, spilled parts: SeaweedFS checks the signatures.
+    let (status, head, _) = raw(addr, &patch(addr, &url, 0, data.len()), &data).await;
+    assert_eq!(status, 204, "{head}");
+    let (status, _, body) = raw(addr, &head_of("GET", addr, &url, ""), b"").await;
+    assert_eq!(status, 200);
+    assert!(body == data, "{} bytes", body.len());
+    assert_eq!(
+        std::fs::read_dir(&spill).unwrap().count(),
+        0,
+        "spill files removed"
+    );
+    // Equal parts for a deferred length too: no growth in its plan.
+    let deferred = create("Upload-Defer-Length: 1\r\nContent-Length: 0\r\n".into()).await;
+    let object = deferred
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('+')
+        .next()
+        .unwrap();
+    let info = common::s3::seaweedfs_client()
+        .get_object()
+        .bucket(&bucket)
+        .key(format!("uploads/{object}.info"))
+        .send()
+        .await
+        .unwrap();
+    let info = info.body.collect().await.unwrap().into_bytes();
+    let info = String::from_utf8_lossy(&info);
+    assert!(info.contains(r#""PartSize":"5242880""#), "{info}");
+    assert!(!info.contains("DoublesEvery"), "{info}");
 }
