@@ -546,7 +546,8 @@ async fn part_buffers_stay_within_the_memory_budget_and_spill_to_files() {
     let spill = tempfile::tempdir().unwrap();
     let store = store.memory_budget(4 * 1024).spill_dir(spill.path());
     let h = handler(store.clone());
-    let data: Vec<Vec<u8>> = (0..10)
+    // Fifty uploads at once, each of several parts.
+    let data: Vec<Vec<u8>> = (0..50)
         .map(|i| common::pattern(6 * 1024 + i * 10))
         .collect();
     let mut urls = Vec::new();
@@ -736,4 +737,132 @@ async fn a_deferred_upload_records_parts_that_grow() {
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let r = call(&h, empty(http::Request::get(&url))).await;
     assert!(r.body[..] == data[..]);
+}
+
+#[tokio::test]
+async fn no_upload_takes_a_part_past_ten_thousand() {
+    let Some(store) = common::s3::store("no_upload_takes_a_part_past_ten_thousand").await else {
+        return;
+    };
+    let bucket = store.bucket().to_owned();
+    let equal = || common::s3::over(&bucket).equal_part_sizes(true);
+    let h = handler(equal());
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
+    )
+    .await;
+    let url = r.header("location").unwrap().to_owned();
+    // Equal 1 KiB parts hold 10,000 KiB at most.
+    let r = call(
+        &h,
+        common::data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", 0)
+                .header("upload-length", 10_000 * 1024 + 1),
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    // All numbers but the last two used up, as by holes.
+    let client = common::s3::client();
+    let key = format!("{}.info", common::id_of(&url).split('+').next().unwrap());
+    let got = client
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let mut info: serde_json::Value =
+        serde_json::from_slice(&got.body.collect().await.unwrap().into_bytes()).unwrap();
+    info["Storage"]["DeadParts"] = "1-9998".into();
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(serde_json::to_vec(&info).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    let h = handler(equal());
+    // Parts 9,999 and 10,000 go in; a third whole part would be 10,001.
+    let data = common::pattern(3 * 1024 + 10);
+    let r = patch(&h, &url, 0, &data).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    assert_eq!(offset(&handler(equal()), &url).await, Some(2048));
+    let r = call(
+        &h,
+        common::data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", 2048)
+                .header("upload-length", 2049),
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+}
+
+#[tokio::test]
+async fn interrupted_anywhere_within_or_between_parts_the_upload_keeps_what_arrived() {
+    use tokio::io::AsyncWriteExt;
+    let Some(store) = common::s3::store(
+        "interrupted_anywhere_within_or_between_parts_the_upload_keeps_what_arrived",
+    )
+    .await
+    else {
+        return;
+    };
+    let bucket = store.bucket().to_owned();
+    let data = common::pattern(9 * 1024 + 77);
+    let len = data.len();
+    let url = create(&handler(store), len as u64).await;
+    // Cuts at random (a fixed seed), and on part boundaries.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut cuts: Vec<usize> = (0..6)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            1 + (seed % (len as u64 - 1)) as usize
+        })
+        .chain([2048, 5120, 5121])
+        .collect();
+    cuts.sort();
+    cuts.dedup();
+    let mut at = 0;
+    for cut in cuts {
+        if cut <= at {
+            continue;
+        }
+        // A new store and server for every cut, as after a restart.
+        let h = handler(common::s3::over(&bucket));
+        let (addr, server) = common::serve(h.clone()).await;
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {at}\r\n\
+             Content-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
+            len - at
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&data[at..cut]).await.unwrap();
+        stream.flush().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        drop(stream);
+        common::eventually(10, || {
+            let h = h.clone();
+            let url = url.clone();
+            async move { offset(&h, &url).await == Some(cut as u64) }
+        })
+        .await;
+        server.abort();
+        at = cut;
+    }
+    let h = handler(common::s3::over(&bucket));
+    let r = patch(&h, &url, at as u64, &data[at..]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = call(&h, empty(http::Request::get(&url))).await;
+    assert!(r.body[..] == data[..], "{} bytes", r.body.len());
 }

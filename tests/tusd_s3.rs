@@ -283,3 +283,44 @@ async fn tusd_s_part_buffering_flags_take_effect() {
     assert!(info.contains(r#""PartSize":"5242880""#), "{info}");
     assert!(!info.contains("DoublesEvery"), "{info}");
 }
+
+/// Runs a scenario of `interop/tuspy-client.py` against `tusd` on S3; the
+/// scenario checks the bytes by GET itself.
+async fn tuspy_through_tusd_on_s3(test: &str, scenario: &str) {
+    if !tools::wanted(test, "Python, tuspy and SeaweedFS") {
+        return;
+    }
+    let bucket = common::s3::seaweedfs_bucket().await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = tusd(&bucket, dir.path());
+    let file = dir.path().join("file.bin");
+    std::fs::write(&file, pattern((11 << 20) + 4321)).unwrap();
+    let out = tokio::process::Command::new(tools::interop_dir().join(".venv/bin/python"))
+        .arg(tools::interop_dir().join("tuspy-client.py"))
+        .arg(scenario)
+        .arg(format!("http://{}/files/", t.addr))
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(&format!("OK {scenario}")),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn tuspy_stopped_part_way_resumes_through_tusd_on_s3() {
+    tuspy_through_tusd_on_s3(
+        "tuspy_stopped_part_way_resumes_through_tusd_on_s3",
+        "stop-resume",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tuspy_checksummed_chunks_through_tusd_on_s3() {
+    tuspy_through_tusd_on_s3("tuspy_checksummed_chunks_through_tusd_on_s3", "checksum").await;
+}
