@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! loadgen big ENDPOINT BYTES                      one upload in a single PATCH
+//! loadgen many ENDPOINT COUNT BYTES               COUNT such uploads at once
 //! loadgen rawfile DIR BYTES                       the same bytes written straight to a file
 //! loadgen small ENDPOINT COUNT CONCURRENCY BYTES  POST + PATCH + HEAD per upload
 //! loadgen trickle ENDPOINT UPLOADS BYTES_PER_SEC SECONDS
@@ -203,11 +204,46 @@ fn block() -> Vec<u8> {
 
 async fn big(endpoint: &str, size: u64) -> Result<(), Error> {
     let (addr, base) = parse_endpoint(endpoint)?;
-    let data = block();
+    let data = Arc::new(block());
     let mut conn = Conn::open(addr).await?;
     let path = conn.create(&base, size).await?;
     let start = Instant::now();
-    conn.patch_head(&path, 0, size).await?;
+    patch_whole(&mut conn, &path, size, &data).await?;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "RESULT mode=big bytes={size} secs={secs:.3} mib_per_s={:.1}",
+        size as f64 / secs / 1048576.0
+    );
+    Ok(())
+}
+
+async fn many(endpoint: &str, count: usize, size: u64) -> Result<(), Error> {
+    let (addr, base) = parse_endpoint(endpoint)?;
+    let data = Arc::new(block());
+    let start = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        let (base, data) = (base.clone(), data.clone());
+        workers.spawn(async move {
+            let mut conn = Conn::open(addr).await?;
+            let path = conn.create(&base, size).await?;
+            patch_whole(&mut conn, &path, size, &data).await
+        });
+    }
+    while let Some(res) = workers.join_next().await {
+        res??;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "RESULT mode=many uploads={count} bytes_each={size} secs={secs:.3} mib_per_s={:.1}",
+        (count as u64 * size) as f64 / secs / 1048576.0
+    );
+    Ok(())
+}
+
+/// One PATCH of `size` bytes from offset 0, checked to be kept whole.
+async fn patch_whole(conn: &mut Conn, path: &str, size: u64, data: &[u8]) -> Result<(), Error> {
+    conn.patch_head(path, 0, size).await?;
     let mut left = size;
     while left > 0 {
         let n = left.min(BLOCK as u64) as usize;
@@ -215,7 +251,6 @@ async fn big(endpoint: &str, size: u64) -> Result<(), Error> {
         left -= n as u64;
     }
     let reply = conn.read_reply(true).await?;
-    let secs = start.elapsed().as_secs_f64();
     if reply.status != 204 || reply.header("upload-offset") != Some(size.to_string().as_str()) {
         return Err(format!(
             "PATCH answered {} offset {:?}",
@@ -224,10 +259,6 @@ async fn big(endpoint: &str, size: u64) -> Result<(), Error> {
         )
         .into());
     }
-    println!(
-        "RESULT mode=big bytes={size} secs={secs:.3} mib_per_s={:.1}",
-        size as f64 / secs / 1048576.0
-    );
     Ok(())
 }
 
@@ -343,6 +374,7 @@ fn main() -> Result<(), Error> {
         .build()?;
     match arg(0)? {
         "big" => rt.block_on(big(arg(1)?, arg(2)?.parse()?)),
+        "many" => rt.block_on(many(arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?)),
         "rawfile" => rawfile(arg(1)?, arg(2)?.parse()?),
         "small" => rt.block_on(small(
             arg(1)?,

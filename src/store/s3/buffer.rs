@@ -1,15 +1,17 @@
 //! One part's bytes while they arrive: in memory within the store's
 //! budget, else in a file in the spill folder.
 
+use std::io::Write;
+
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::budget::Budget;
 use crate::error::StoreError;
 
-/// Spilled bytes go to disk in writes of this size.
+/// Spilled bytes go to disk in writes of at least this size; until then the
+/// chunks are held as they arrived, uncopied.
 const SPILL_WRITE: usize = 256 << 10;
 
 pub(super) struct PartBuffer {
@@ -23,8 +25,11 @@ enum Held {
         _reserved: OwnedSemaphorePermit,
     },
     Spilled {
-        file: BufWriter<tokio::fs::File>,
+        /// Away on the blocking pool while a write is under way.
+        file: Option<std::fs::File>,
         path: tempfile::TempPath,
+        pending: Vec<Bytes>,
+        pending_len: usize,
     },
 }
 
@@ -73,8 +78,10 @@ impl PartBuffer {
         .map_err(|e| StoreError::Other(e.into()))??;
         Ok(PartBuffer {
             held: Held::Spilled {
-                file: BufWriter::with_capacity(SPILL_WRITE, tokio::fs::File::from_std(file)),
+                file: Some(file),
                 path,
+                pending: Vec::new(),
+                pending_len: 0,
             },
             len: 0,
         })
@@ -88,12 +95,24 @@ impl PartBuffer {
         matches!(self.held, Held::Spilled { .. })
     }
 
-    pub(super) async fn push(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
-        match &mut self.held {
-            Held::Memory { bytes, .. } => bytes.extend_from_slice(chunk),
-            Held::Spilled { file, .. } => file.write_all(chunk).await?,
-        }
+    pub(super) async fn push(&mut self, chunk: Bytes) -> Result<(), StoreError> {
         self.len += chunk.len() as u64;
+        match &mut self.held {
+            Held::Memory { bytes, .. } => bytes.extend_from_slice(&chunk),
+            Held::Spilled {
+                file,
+                pending,
+                pending_len,
+                ..
+            } => {
+                *pending_len += chunk.len();
+                pending.push(chunk);
+                if *pending_len >= SPILL_WRITE {
+                    write_out(file, pending).await?;
+                    *pending_len = 0;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -107,8 +126,13 @@ impl PartBuffer {
                 _reserved: Some(_reserved),
                 _file: None,
             }),
-            Held::Spilled { mut file, path } => {
-                file.flush().await?;
+            Held::Spilled {
+                mut file,
+                path,
+                mut pending,
+                ..
+            } => {
+                write_out(&mut file, &mut pending).await?;
                 drop(file);
                 let stream = ByteStream::read_from()
                     .path(&path)
@@ -125,4 +149,25 @@ impl PartBuffer {
             }
         }
     }
+}
+
+/// Writes the chunks held to the file, on the blocking pool.
+async fn write_out(
+    file: &mut Option<std::fs::File>,
+    pending: &mut Vec<Bytes>,
+) -> Result<(), StoreError> {
+    let mut taken = file
+        .take()
+        .ok_or_else(|| StoreError::Other("a spill file lost in a failed write".into()))?;
+    let chunks = std::mem::take(pending);
+    let taken = tokio::task::spawn_blocking(move || {
+        chunks
+            .iter()
+            .try_for_each(|chunk| taken.write_all(chunk))
+            .map(|()| taken)
+    })
+    .await
+    .map_err(|e| StoreError::Other(e.into()))??;
+    *file = Some(taken);
+    Ok(())
 }

@@ -426,16 +426,17 @@ impl S3Upload {
                     .await
                     .map_err(|e| StoreError::Other(e.into()))?
                 {
-                    writer.push(&chunk).await?;
+                    writer.push(chunk).await?;
                 }
             } else {
-                writer.push(&self.mark_tail().await?).await?;
+                let bytes = self.mark_tail().await?;
+                writer.push(bytes).await?;
             }
         }
         let mut wrote = false;
         while let Some(chunk) = src.next_chunk().await {
             wrote |= !chunk.is_empty();
-            writer.push(&chunk).await?;
+            writer.push(chunk).await?;
             if writer.failed() {
                 break;
             }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_s3::Client;
+use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -147,7 +148,7 @@ impl PartWriter {
     }
 
     /// Adds `chunk`, cutting and sending every part it completes.
-    pub(super) async fn push(&mut self, mut chunk: &[u8]) -> Result<(), StoreError> {
+    pub(super) async fn push(&mut self, mut chunk: Bytes) -> Result<(), StoreError> {
         while !chunk.is_empty() {
             let capacity = self.plan.size_of(self.index);
             let buffer = match &mut self.filling {
@@ -166,9 +167,8 @@ impl PartWriter {
                 }
             };
             let take = chunk.len().min((capacity - buffer.len()) as usize);
-            buffer.push(&chunk[..take]).await?;
+            buffer.push(chunk.split_to(take)).await?;
             self.pushed += take as u64;
-            chunk = &chunk[take..];
             if buffer.len() == capacity {
                 let full = self.filling.take().expect("a part being filled");
                 self.seal(full).await;
