@@ -866,3 +866,87 @@ async fn interrupted_anywhere_within_or_between_parts_the_upload_keeps_what_arri
     let r = call(&h, empty(http::Request::get(&url))).await;
     assert!(r.body[..] == data[..], "{} bytes", r.body.len());
 }
+
+#[tokio::test]
+async fn downloads_may_go_straight_from_the_bucket_by_a_presigned_url() {
+    use http_body_util::BodyExt;
+    let Some(store) =
+        common::s3::store("downloads_may_go_straight_from_the_bucket_by_a_presigned_url").await
+    else {
+        return;
+    };
+    let h = handler(store.presigned_downloads(std::time::Duration::from_secs(60)));
+    let data = common::pattern(3000);
+    let url = create(&h, 3000).await;
+    assert_eq!(patch(&h, &url, 0, &data).await.status, 204);
+    let r = call(
+        &h,
+        empty(http::Request::get(&url).header("range", "bytes=100-199")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    assert!(location.contains("X-Amz-Signature="), "{location}");
+    // The client follows with its own Range.
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let res = client
+        .request(
+            http::Request::get(&location)
+                .header("range", "bytes=100-199")
+                .body(http_body_util::Empty::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(body[..] == data[100..200]);
+}
+
+#[tokio::test]
+async fn the_sweep_removes_expired_uploads_from_the_bucket() {
+    let Some(store) = common::s3::store("the_sweep_removes_expired_uploads_from_the_bucket").await
+    else {
+        return;
+    };
+    let bucket = store.bucket().to_owned();
+    let mut composer = StoreComposer::new();
+    store.use_in(&mut composer);
+    let h = UploadHandler::new(
+        Config::new(composer).expire_after(std::time::Duration::from_millis(300)),
+    );
+    let old = create(&h, 3000).await;
+    assert_eq!(patch(&h, &old, 0, &common::pattern(1500)).await.status, 204);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let fresh = create(&h, 10).await;
+    let report = h.sweep().await.unwrap();
+    assert_eq!(report.expired, 1);
+    assert_eq!(offset(&h, &old).await, None);
+    assert_eq!(offset(&h, &fresh).await, Some(0));
+    let listed = common::s3::client()
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let object = common::id_of(&old).split('+').next().unwrap().to_owned();
+    assert!(
+        listed
+            .contents()
+            .iter()
+            .all(|o| !o.key().unwrap_or_default().starts_with(&object)),
+        "nothing of the expired upload is left"
+    );
+    let uploads = common::s3::client()
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        uploads.uploads().len(),
+        1,
+        "only the fresh upload's multipart upload is left"
+    );
+}

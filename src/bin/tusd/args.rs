@@ -120,6 +120,15 @@ pub struct Args {
     /// Where parts past --s3-memory-budget are buffered (default: the system's temporary folder).
     #[arg(long, env = "TUSD_S3_SPILL_DIR", help_heading = "S3")]
     pub s3_spill_dir: Option<PathBuf>,
+    /// Answer downloads with a redirect to a presigned URL of the object, valid this long (0: stream the bytes through).
+    #[arg(
+        long,
+        env = "TUSD_S3_PRESIGNED_DOWNLOADS",
+        default_value = "0",
+        value_parser = go_flags::duration,
+        help_heading = "S3"
+    )]
+    pub s3_presigned_downloads: Duration,
     /// Send part payloads without a SHA-256 hash in their signature, sparing the CPU.
     #[arg(long, env = "TUSD_S3_DISABLE_CONTENT_HASHES", help_heading = "S3", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_flags::boolean, action = ArgAction::Set)]
     pub s3_disable_content_hashes: bool,

@@ -111,6 +111,11 @@ async fn s3_store(args: &Args, bucket: &str) -> Result<tower_tus::store::S3Store
         Some(dir) => store.spill_dir(dir),
         None => store,
     };
+    let store = if args.s3_presigned_downloads.is_zero() {
+        store
+    } else {
+        store.presigned_downloads(args.s3_presigned_downloads)
+    };
     Ok(match &args.s3_metadata_object_prefix {
         Some(prefix) => store.metadata_object_prefix(prefix),
         None => store,

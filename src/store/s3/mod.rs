@@ -67,6 +67,8 @@ pub struct S3Store {
     concurrency: Concurrency,
     /// Payloads sent without a hash in their signature.
     unsigned: bool,
+    /// Downloads answered with a redirect to a presigned URL valid this long.
+    presigned: Option<std::time::Duration>,
 }
 
 /// The default [`S3Store::memory_budget`].
@@ -95,6 +97,7 @@ impl S3Store {
                 held: 20,
             },
             unsigned: false,
+            presigned: None,
         }
     }
 
@@ -244,6 +247,27 @@ impl S3Store {
     #[must_use]
     pub fn disable_content_hashes(mut self, disable: bool) -> Self {
         self.unsigned = disable;
+        self
+    }
+
+    /// Downloads of finished uploads answered with a redirect (307) to a
+    /// presigned GET URL of the object, valid for `valid_for` (at most 7
+    /// days), so the bytes go from S3 to the client straight; the client
+    /// sends its `Range` there. Default: the bytes are streamed through.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_tus::store::S3Store;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let client = aws_sdk_s3::Client::from_conf(
+    /// #     aws_sdk_s3::Config::builder().behavior_version_latest().build());
+    /// let store = S3Store::new(client, "my-bucket").presigned_downloads(Duration::from_secs(900));
+    /// # let _ = store;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn presigned_downloads(mut self, valid_for: std::time::Duration) -> Self {
+        self.presigned = Some(valid_for);
         self
     }
 

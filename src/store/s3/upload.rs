@@ -705,6 +705,24 @@ impl Upload for S3Upload {
                 "the upload is not finished: its bytes can be read once it is".into(),
             ));
         }
+        if let Some(valid_for) = self.store.presigned {
+            let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(valid_for)
+                .map_err(|e| StoreError::Other(e.into()))?;
+            let presigned = self
+                .store
+                .client
+                .get_object()
+                .bucket(&self.store.bucket)
+                .key(self.store.layout.object(&self.object_id))
+                .presigned(config)
+                .await
+                .map_err(|e| store_error("presign get object", e))?;
+            let uri = presigned
+                .uri()
+                .parse()
+                .map_err(|e: http::uri::InvalidUri| StoreError::Other(e.into()))?;
+            return Ok(Content::Redirect(uri));
+        }
         if range.is_empty() {
             return Ok(Content::Body(ContentBody::from_bytes(Bytes::new())));
         }
