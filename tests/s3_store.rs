@@ -950,3 +950,108 @@ async fn the_sweep_removes_expired_uploads_from_the_bucket() {
         "only the fresh upload's multipart upload is left"
     );
 }
+
+#[tokio::test]
+async fn finals_join_partials_by_copy_and_refuse_small_ones_in_the_middle() {
+    let Some(store) =
+        common::s3::store("finals_join_partials_by_copy_and_refuse_small_ones_in_the_middle").await
+    else {
+        return;
+    };
+    let bucket = store.bucket().to_owned();
+    let h = handler(store);
+    let small = common::create_partial(&h, 100).await;
+    let a = common::create_partial(&h, 2500).await;
+    let b = common::create_partial(&h, 1800).await;
+    // Below the minimum part size and not last: refused at once.
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-concat", format!("final;{small} {a}"))),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("minimum part size"), "{}", r.text());
+    // Last, a small partial is fine; unfinished partials too
+    // (concatenation-unfinished): the final completes with the last one.
+    let data_a = common::pattern(2500);
+    let data_b: Vec<u8> = common::pattern(1800).iter().map(|x| x ^ 0x5a).collect();
+    let data_s = vec![7u8; 100];
+    assert_eq!(patch(&h, &a, 0, &data_a).await.status, 204);
+    let r = call(
+        &h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-concat", format!("final;{a} {b} {a} {small}")),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let fin = r.header("location").unwrap().to_owned();
+    // A restart, then the rest of the partials.
+    let h = handler(common::s3::over(&bucket));
+    assert_eq!(patch(&h, &b, 0, &data_b).await.status, 204);
+    assert_eq!(patch(&h, &small, 0, &data_s).await.status, 204);
+    let r = call(&h, empty(tus(Method::HEAD, &fin))).await;
+    assert_eq!(r.header("upload-offset"), Some("6900"), "{:?}", r.headers);
+    let r = call(&h, empty(http::Request::get(&fin))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let expected = [&data_a[..], &data_b, &data_a, &data_s].concat();
+    assert!(r.body[..] == expected[..], "{} bytes", r.body.len());
+}
+
+#[tokio::test]
+async fn a_concatenation_that_failed_midway_completes_without_copying_twice() {
+    use common::s3::Fault;
+    // The copy into part 2 fails, retries and all, the first time round.
+    let Some((store, bucket, traffic)) = common::s3::watched_store(
+        "a_concatenation_that_failed_midway_completes_without_copying_twice",
+        vec![common::s3::Rule {
+            times: 3,
+            ..rule("PUT", "partNumber=2&", Fault::Refuse)
+        }],
+    )
+    .await
+    else {
+        return;
+    };
+    let h = handler(store);
+    // One part each.
+    let a = common::create_partial(&h, 1024).await;
+    let b = common::create_partial(&h, 1000).await;
+    let (data_a, data_b) = (common::pattern(1024), vec![3u8; 1000]);
+    assert_eq!(patch(&h, &a, 0, &data_a).await.status, 204);
+    assert_eq!(patch(&h, &b, 0, &data_b).await.status, 204);
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-concat", format!("final;{a} {b}"))),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let fin = r.header("location").unwrap().to_owned();
+    // Not complete yet: no object. The next look at it completes it.
+    let object = common::id_of(&fin).split('+').next().unwrap().to_owned();
+    let head = common::s3::client()
+        .head_object()
+        .bucket(&bucket)
+        .key(&object)
+        .send()
+        .await;
+    assert!(head.is_err(), "the final's object is not there yet");
+    let fresh = handler(common::s3::over(&bucket));
+    common::eventually(10, || {
+        let (fresh, fin) = (fresh.clone(), fin.clone());
+        async move {
+            call(&fresh, empty(tus(Method::HEAD, &fin)))
+                .await
+                .header("upload-offset")
+                == Some("2024")
+        }
+    })
+    .await;
+    let r = call(&fresh, empty(http::Request::get(&fin))).await;
+    assert!(r.body[..] == [&data_a[..], &data_b].concat()[..]);
+    // Part 1 of the final was copied once; the uploads of the partials' own
+    // part 1 count too (each partial has one part).
+    let ones = traffic.parts_accepted().iter().filter(|&&n| n == 1).count();
+    assert_eq!(ones, 3, "{:?}", traffic.parts_accepted());
+}

@@ -90,6 +90,14 @@ impl UploadHandler {
         {
             return Err(TusError::MaxSizeExceeded { max });
         }
+        self.inner
+            .core
+            .check_concatenation(&partials)
+            .await
+            .map_err(|err| match err {
+                StoreError::Conflict(reason) => TusError::InvalidConcat(reason),
+                other => other.into(),
+            })?;
         let mut pending = FileInfo::new("").with_metadata(metadata);
         pending.is_final = true;
         pending.partial_uploads = ids.clone();

@@ -314,6 +314,10 @@ impl DataStore for LimitedStore {
         self.shared.core.list_uploads().await
     }
 
+    async fn check_concatenation(&self, partials: &[FileInfo]) -> Result<(), StoreError> {
+        self.shared.core.check_concatenation(partials).await
+    }
+
     fn set_evictor(&self, evictor: Arc<dyn Evictor>) {
         let _ = self.shared.evictor.set(evictor.clone());
         self.shared.core.set_evictor(evictor);

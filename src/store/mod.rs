@@ -96,6 +96,16 @@ pub trait DataStore: Send + Sync + 'static {
         Err(StoreError::Unsupported("listing"))
     }
 
+    /// Whether this store can join `partials`, in this order, into a final
+    /// upload: asked before the final is created. A refusal,
+    /// [`StoreError::Conflict`] with the reason, is answered 400 with it
+    /// ([`S3Store`](crate::store::S3Store) needs every partial but the last
+    /// at its minimum part size). Default: any partials.
+    async fn check_concatenation(&self, partials: &[FileInfo]) -> Result<(), StoreError> {
+        let _ = partials;
+        Ok(())
+    }
+
     /// Given the handler's way of evicting uploads, for stores that make
     /// room by evicting (a [`LimitedStore`]). Most stores ignore it.
     fn set_evictor(&self, evictor: Arc<dyn Evictor>) {
@@ -116,6 +126,9 @@ impl<T: DataStore + ?Sized> DataStore for Arc<T> {
     }
     async fn list_uploads(&self) -> Result<Vec<String>, StoreError> {
         (**self).list_uploads().await
+    }
+    async fn check_concatenation(&self, partials: &[FileInfo]) -> Result<(), StoreError> {
+        (**self).check_concatenation(partials).await
     }
     fn set_evictor(&self, evictor: Arc<dyn Evictor>) {
         (**self).set_evictor(evictor)

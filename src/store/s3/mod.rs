@@ -371,8 +371,8 @@ impl DataStore for S3Store {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         plan.record(&mut info.storage);
-        let upload = S3Upload::created(self.clone(), info, object_id, multipart_id.clone());
-        if let Err(e) = upload.put_info(true).await {
+        let mut upload = S3Upload::created(self.clone(), info, object_id, multipart_id.clone());
+        if let Err(e) = upload.put_new_info().await {
             // Nothing refers to the multipart upload: leave none behind.
             let _ = self
                 .client
@@ -396,11 +396,29 @@ impl DataStore for S3Store {
     fn extensions(&self) -> Extensions {
         Extensions::from([
             Extension::Termination,
+            Extension::Concatenation,
             Extension::LengthDeferral,
             Extension::FinishedContent,
             Extension::Listing,
             Extension::VerifiedWrites,
         ])
+    }
+
+    async fn check_concatenation(&self, partials: &[FileInfo]) -> Result<(), StoreError> {
+        let Some((_, joined)) = partials.split_last() else {
+            return Ok(());
+        };
+        for partial in joined {
+            let size = partial.size.unwrap_or(0);
+            if size < self.parts.min {
+                return Err(StoreError::Conflict(format!(
+                    "partial upload {} has {size} bytes: in S3 every partial upload but the last \
+                     needs at least {} bytes (the minimum part size)",
+                    partial.id, self.parts.min
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn list_uploads(&self) -> Result<Vec<String>, StoreError> {

@@ -129,6 +129,22 @@ impl PartPlan {
     }
 }
 
+/// The parts a final upload copies from partial uploads of these sizes:
+/// which partial, and which range of it. Empty partials give none; one
+/// over 5 GiB (S3's largest part) gives pieces of equal size.
+pub(super) fn copy_pieces(sizes: &[u64]) -> Vec<(usize, std::ops::Range<u64>)> {
+    let mut pieces = Vec::new();
+    for (which, &size) in sizes.iter().enumerate().filter(|(_, s)| **s > 0) {
+        let count = size.div_ceil(MAX_PART_SIZE);
+        let each = size.div_ceil(count);
+        for piece in 0..count {
+            let start = piece * each;
+            pieces.push((which, start..(start + each).min(size)));
+        }
+    }
+    pieces
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +196,18 @@ mod tests {
         assert_eq!(equal, PartPlan::Equal(5 * MIB));
         assert_eq!(equal.longest(MAX_PARTS), 50_000 * MIB);
         assert_eq!(PartPlan::Growing(4 << 30).size_of(5000), MAX_PART_SIZE);
+    }
+
+    #[test]
+    fn partials_over_five_gib_are_copied_in_equal_pieces() {
+        let six = 6 << 30;
+        assert_eq!(
+            copy_pieces(&[10, 0, six, 7]),
+            vec![(0, 0..10), (2, 0..3 << 30), (2, 3 << 30..six), (3, 0..7)]
+        );
+        let pieces = copy_pieces(&[(10 << 30) + 1]);
+        assert_eq!(pieces.len(), 3);
+        assert!(pieces.iter().all(|(_, r)| r.end - r.start <= MAX_PART_SIZE));
     }
 
     #[test]

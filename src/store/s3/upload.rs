@@ -11,8 +11,9 @@ use bytes::Bytes;
 use super::S3Store;
 use super::buffer::PartBody;
 use super::errors::{is_missing, store_error};
+use super::layout::split_id;
 use super::numbering::{DeadParts, Part, sort_out};
-use super::parts::{MAX_PARTS, PartPlan};
+use super::parts::{MAX_PARTS, PartPlan, copy_pieces};
 use super::writer::{PartTarget, PartWriter, Start};
 use crate::body::{ContentBody, UploadBody};
 use crate::error::StoreError;
@@ -49,17 +50,43 @@ pub(super) struct S3Upload {
     tail: Option<Tail>,
     /// The multipart upload was completed: the object holds every byte.
     completed: bool,
+    /// The `.info`'s ETag as last read or written: its rewrites are
+    /// conditional on it, so that two never lose each other's changes.
+    info_etag: Option<String>,
+}
+
+/// How many times a `.info` rewrite is tried against others changing it.
+const INFO_REWRITES: usize = 64;
+
+/// What a `.info` write expects to find.
+enum Condition<'a> {
+    /// No `.info` yet.
+    Absent,
+    /// The `.info` with this ETag.
+    Unchanged(&'a str),
+}
+
+/// A few random bits, so retries that collided spread out.
+fn jitter() -> u8 {
+    let mut byte = [0u8; 1];
+    let _ = getrandom::fill(&mut byte);
+    byte[0]
 }
 
 /// The `.info` of `object_id`, as stored.
 pub(super) async fn read_info(store: &S3Store, object_id: &str) -> Result<FileInfo, StoreError> {
-    Ok(read_info_and_finished(store, object_id).await?.0)
+    Ok(read_stored_info(store, object_id).await?.info)
 }
 
-async fn read_info_and_finished(
-    store: &S3Store,
-    object_id: &str,
-) -> Result<(FileInfo, Option<bool>), StoreError> {
+/// The `.info` as stored: its state, its `Finished` flag (tusd writes
+/// none), and its ETag for a conditional rewrite.
+struct StoredInfo {
+    info: FileInfo,
+    finished: Option<bool>,
+    etag: Option<String>,
+}
+
+async fn read_stored_info(store: &S3Store, object_id: &str) -> Result<StoredInfo, StoreError> {
     let got = store
         .client
         .get_object()
@@ -68,13 +95,19 @@ async fn read_info_and_finished(
         .send()
         .await
         .map_err(|e| store_error("get .info", e))?;
+    let etag = got.e_tag().map(str::to_owned);
     let json = got
         .body
         .collect()
         .await
         .map_err(|e| StoreError::Other(e.into()))?
         .into_bytes();
-    InfoFile::parse(object_id, &json)
+    let (info, finished) = InfoFile::parse(object_id, &json)?;
+    Ok(StoredInfo {
+        info,
+        finished,
+        etag,
+    })
 }
 
 impl S3Upload {
@@ -95,6 +128,7 @@ impl S3Upload {
             next_number: 1,
             tail: None,
             completed: false,
+            info_etag: None,
         }
     }
 
@@ -106,12 +140,16 @@ impl S3Upload {
     ) -> Result<Self, StoreError> {
         // The tail before the parts: a tail read first is never newer than
         // the parts listed after it, so the two always make a state that was.
-        let (info, state) = tokio::join!(read_info_and_finished(&store, object_id), async {
+        let (stored, state) = tokio::join!(read_stored_info(&store, object_id), async {
             let tail = head_tail(&store, object_id).await?;
             let parts = list_parts(&store, object_id, multipart_id).await;
             Ok::<_, StoreError>((tail, parts))
         });
-        let (mut info, finished) = info?;
+        let StoredInfo {
+            mut info,
+            finished,
+            etag,
+        } = stored?;
         if info.id != format!("{object_id}+{multipart_id}") {
             return Err(StoreError::NotFound);
         }
@@ -123,6 +161,7 @@ impl S3Upload {
             multipart_id.to_owned(),
         );
         upload.dead = DeadParts::recorded(&info.storage);
+        upload.info_etag = etag;
         match parts {
             Ok(parts) => {
                 upload.sort_out(parts, tail);
@@ -155,6 +194,11 @@ impl S3Upload {
         }
         // tusd finishes an upload with its last byte and writes no flag.
         info.finished = finished.unwrap_or(upload.completed);
+        if info.is_final && !upload.completed {
+            // Its parts are copies made by a concatenation that has not
+            // completed: the final holds no byte until it has.
+            info.offset = 0;
+        }
         upload.info = info;
         Ok(upload)
     }
@@ -176,31 +220,86 @@ impl S3Upload {
         };
     }
 
-    /// Writes the `.info`; `fresh` refuses to replace an existing one.
-    pub(super) async fn put_info(&self, fresh: bool) -> Result<(), StoreError> {
-        let mut info = self.info.clone();
-        self.dead.record(&mut info.storage);
-        let json = InfoFile::to_json(&info)?;
-        let mut put = self
+    /// Writes the `.info` of a new upload, refusing to replace one.
+    pub(super) async fn put_new_info(&mut self) -> Result<(), StoreError> {
+        self.info_etag =
+            self.put_info(&self.info, Condition::Absent)
+                .await
+                .map_err(|e| match e {
+                    StoreError::PreconditionFailed(_) => {
+                        StoreError::Conflict(format!("upload {} already exists", self.info.id))
+                    }
+                    other => other,
+                })?;
+        Ok(())
+    }
+
+    /// Writes `info` as the `.info`, if it is as `condition` says; its new ETag.
+    async fn put_info(
+        &self,
+        info: &FileInfo,
+        condition: Condition<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        let put = self
             .store
             .client
             .put_object()
             .bucket(&self.store.bucket)
             .key(self.store.layout.info(&self.object_id))
             .content_type("application/json")
-            .body(ByteStream::from(json));
-        if fresh {
-            put = put.if_none_match("*");
-        }
-        put.send()
-            .await
-            .map_err(|e| match store_error("put .info", e) {
-                StoreError::PreconditionFailed(_) if fresh => {
-                    StoreError::Conflict(format!("upload {} already exists", self.info.id))
+            .body(ByteStream::from(InfoFile::to_json(info)?));
+        let put = match condition {
+            Condition::Absent => put.if_none_match("*"),
+            Condition::Unchanged(etag) => put.if_match(etag),
+        };
+        let done = put.send().await.map_err(|e| store_error("put .info", e))?;
+        Ok(done.e_tag().map(str::to_owned))
+    }
+
+    /// Changes the `.info` by `change`: written on the condition that
+    /// nobody changed it since it was read, and read again and retried
+    /// when somebody did, so concurrent changes (finals recording
+    /// themselves in a partial, a finish) never undo each other.
+    async fn update_info(&mut self, change: impl Fn(&mut FileInfo)) -> Result<(), StoreError> {
+        let mut base = self.info.clone();
+        let mut etag = self.info_etag.clone();
+        for attempt in 0..INFO_REWRITES {
+            let Some(current) = etag.clone() else {
+                let stored = read_stored_info(&self.store, &self.object_id).await?;
+                base = self.on_top_of(stored.info, stored.finished);
+                etag = Some(stored.etag.unwrap_or_default());
+                continue;
+            };
+            let mut next = base.clone();
+            change(&mut next);
+            match self.put_info(&next, Condition::Unchanged(&current)).await {
+                Ok(written) => {
+                    change(&mut self.info);
+                    self.info.used_by = next.used_by;
+                    self.info.storage = next.storage;
+                    self.info_etag = written;
+                    return Ok(());
                 }
-                other => other,
-            })?;
-        Ok(())
+                Err(StoreError::PreconditionFailed(_)) => {
+                    etag = None;
+                    let pause = (2 * attempt as u64).min(50) + u64::from(jitter()) % 10;
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable {
+            message: format!("the .info of {} keeps changing", self.info.id),
+            retry_after: Some(std::time::Duration::from_secs(1)),
+        })
+    }
+
+    /// A `.info` read back, with what this handle knows better: the
+    /// offset (from the parts) and whether the object is complete.
+    fn on_top_of(&self, mut stored: FileInfo, finished: Option<bool>) -> FileInfo {
+        stored.offset = self.info.offset;
+        stored.finished = finished.unwrap_or(self.completed);
+        stored
     }
 
     /// The part sizes: as recorded at creation; for uploads tusd made, that
@@ -400,13 +499,16 @@ impl S3Upload {
             ));
         }
         if let Some(past_hole) = self.past_hole.take() {
-            self.dead.add(past_hole.clone());
-            if let Err(e) = self.put_info(false).await {
-                self.dead = DeadParts::recorded(&self.info.storage);
+            let mut dead = self.dead.clone();
+            dead.add(past_hole.clone());
+            if let Err(e) = self
+                .update_info(|info| dead.record(&mut info.storage))
+                .await
+            {
                 self.past_hole = Some(past_hole);
                 return Err(e);
             }
-            self.dead.record(&mut self.info.storage);
+            self.dead = dead;
         }
         Ok(())
     }
@@ -608,11 +710,14 @@ impl Upload for S3Upload {
             // The parts after a failed one follow a hole: their numbers are
             // dead for good. Should this not be recorded, the next load
             // finds the hole itself.
-            self.dead.add(first..=numbers_used - 1);
-            if self.put_info(false).await.is_ok() {
-                self.dead.record(&mut self.info.storage);
-            } else {
-                self.dead = DeadParts::recorded(&self.info.storage);
+            let mut dead = self.dead.clone();
+            dead.add(first..=numbers_used - 1);
+            if self
+                .update_info(|info| dead.record(&mut info.storage))
+                .await
+                .is_ok()
+            {
+                self.dead = dead;
             }
         }
         let kept = match (failure, rest) {
@@ -688,13 +793,14 @@ impl Upload for S3Upload {
                 Err(e) => return Err(store_error("complete multipart upload", e)),
             }
             self.completed = true;
+            // All in the object now (a final's copies too).
+            self.info.offset = self.parts.iter().map(|p| p.size).sum();
             if tail_left {
                 let _ = self.delete_tail().await;
             }
         }
         if !self.info.finished {
-            self.info.finished = true;
-            self.put_info(false).await?;
+            self.update_info(|info| info.finished = true).await?;
         }
         Ok(())
     }
@@ -765,6 +871,82 @@ impl Upload for S3Upload {
         self.delete_objects().await
     }
 
+    async fn concatenate(&mut self, partials: &[FileInfo]) -> Result<(), StoreError> {
+        let size: u64 = partials.iter().map(|p| p.offset).sum();
+        if self.completed {
+            self.info.offset = size;
+            return Ok(());
+        }
+        // Each partial's object as parts of this one, by UploadPartCopy;
+        // a partial over 5 GiB in pieces of equal size.
+        let mut sources = Vec::new();
+        for partial in partials {
+            let (object_id, _) = split_id(&partial.id).ok_or(StoreError::NotFound)?;
+            sources.push(format!(
+                "{}/{}",
+                self.store.bucket,
+                self.store.layout.object(object_id)
+            ));
+        }
+        let sizes: Vec<u64> = partials.iter().map(|p| p.offset).collect();
+        let copies = copy_pieces(&sizes)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (which, range))| (i as i32 + 1, sources[which].clone(), range));
+        // Parts copied by an earlier try stay: none is copied twice.
+        let listed = list_parts(&self.store, &self.object_id, &self.multipart_id).await?;
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.store.concurrency.uploads));
+        let mut running = tokio::task::JoinSet::new();
+        let mut parts = Vec::new();
+        for (number, source, range) in copies {
+            let len = range.end - range.start;
+            if let Some(done) = listed.iter().find(|p| p.number == number && p.size == len) {
+                parts.push(done.clone());
+                continue;
+            }
+            let target = self.target();
+            let slots = slots.clone();
+            running.spawn(async move {
+                let _slot = slots
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| StoreError::Other(e.into()))?;
+                let etag = target.copy(number, &source, range).await?;
+                Ok::<_, StoreError>(Part {
+                    number,
+                    size: len,
+                    etag,
+                })
+            });
+        }
+        let mut failure = None;
+        while let Some(joined) = running.join_next().await {
+            match joined.map_err(|e| StoreError::Other(e.into())) {
+                Ok(Ok(part)) => parts.push(part),
+                Ok(Err(e)) | Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        parts.sort_by_key(|p| p.number);
+        self.parts = parts;
+        self.next_number = self.parts.last().map_or(1, |p| p.number + 1);
+        self.info.offset = size;
+        Ok(())
+    }
+
+    async fn add_final(&mut self, final_id: &str) -> Result<(), StoreError> {
+        self.update_info(|info| {
+            if !info.used_by.iter().any(|f| f == final_id) {
+                info.used_by.push(final_id.to_owned());
+            }
+        })
+        .await
+    }
+
     async fn declare_length(&mut self, length: u64) -> Result<(), StoreError> {
         let limit = self.longest()?;
         if length > limit {
@@ -773,11 +955,6 @@ impl Upload for S3Upload {
                 limit,
             });
         }
-        let before = self.info.size.replace(length);
-        if let Err(e) = self.put_info(false).await {
-            self.info.size = before;
-            return Err(e);
-        }
-        Ok(())
+        self.update_info(|info| info.size = Some(length)).await
     }
 }

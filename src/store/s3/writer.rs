@@ -50,6 +50,36 @@ impl PartTarget {
     }
 }
 
+impl PartTarget {
+    /// Copies `range` of the object `source` (`bucket/key`) as part
+    /// `number`; its ETag.
+    pub(super) async fn copy(
+        &self,
+        number: i32,
+        source: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<String, StoreError> {
+        let done = self
+            .client
+            .upload_part_copy()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.multipart_id)
+            .part_number(number)
+            .copy_source(source)
+            .copy_source_range(format!("bytes={}-{}", range.start, range.end - 1))
+            .send()
+            .await
+            .map_err(|e| store_error("upload part copy", e))?;
+        tracing::debug!(key = %self.key, number, source, "part copied");
+        Ok(done
+            .copy_part_result()
+            .and_then(|r| r.e_tag())
+            .unwrap_or_default()
+            .to_owned())
+    }
+}
+
 /// How many parts one upload may hold and send at once.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Concurrency {
