@@ -6,7 +6,9 @@
 #      straight to SeaweedFS as one multipart upload with tusd's part size
 #      and concurrency (bench/src/bin/s3direct.rs), and against
 #      tus-node-server with @tus/s3-store (pinned in interop/) on the same
-#      SeaweedFS with the same part size;
+#      SeaweedFS with the same part size; tusd also with
+#      --s3-disable-content-hashes (no SHA-256 of each part for its
+#      signature, which SeaweedFS then does not check either);
 #   2. 2,000 uploads of 16 KiB at concurrency 16, against tus-node-server;
 #   3. tusd's peak RSS while 50 uploads of 64 MiB go in at once: the part
 #      buffers' share (the peak with the budget less the peak of a tusd
@@ -45,16 +47,18 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 declare -A URL
-start_tusd() { # NAME [BUDGET]
-  local port; port=$(free_port)
+start_tusd() { # NAME [BUDGET [FLAGS...]]
+  local port name=$1 budget=${2:-$BUDGET}; port=$(free_port)
+  shift; shift || true
   RUST_LOG=warn ./target/release/tusd --host 127.0.0.1 --port "$port" \
     --s3-bucket bench-tusd --s3-endpoint "$S3" --s3-path-style \
     --s3-part-size "$PART" --s3-concurrent-part-uploads "$CONCURRENCY" \
-    --s3-memory-budget "${2:-$BUDGET}" >"$WORK/$1.log" 2>&1 &
+    --s3-memory-budget "$budget" "$@" >"$WORK/$name.log" 2>&1 &
   PIDS+=("$!"); LAST_PID=$!; wait_port "$port"
-  URL[$1]="http://127.0.0.1:$port/files/"
+  URL[$name]="http://127.0.0.1:$port/files/"
 }
 start_tusd tusd
+start_tusd unsigned "$BUDGET" --s3-disable-content-hashes
 NODE_PORT=$(free_port)
 TUS_S3_PART_SIZE=$PART node interop/tus-node-server.mjs "$NODE_PORT" s3://bench-node >"$WORK/node.log" 2>&1 &
 PIDS+=("$!"); wait_port "$NODE_PORT"
@@ -71,7 +75,7 @@ echo "== 1 GiB in one PATCH into SeaweedFS ($ROUNDS interleaved rounds, after on
 big direct >/dev/null
 for i in $(seq "$ROUNDS"); do
   line="round $i:"
-  for name in direct tusd node; do
+  for name in direct tusd unsigned node; do
     v=$(big $name)
     echo "$v" >>"$WORK/big-$name"
     line="$line $name $v"
@@ -79,7 +83,7 @@ for i in $(seq "$ROUNDS"); do
   echo "$line MiB/s"
 done
 declare -A B
-for name in direct tusd node; do B[$name]=$(median <"$WORK/big-$name"); done
+for name in direct tusd unsigned node; do B[$name]=$(median <"$WORK/big-$name"); done
 
 echo "== 2,000 x 16 KiB at concurrency 16 ($ROUNDS interleaved rounds)"
 for i in $(seq "$ROUNDS"); do
@@ -110,6 +114,8 @@ echo "| measure | tusd | baseline | ratio | target |"
 echo "| --- | --- | --- | --- | --- |"
 echo "| 1 GiB PATCH into SeaweedFS, MiB/s | ${B[tusd]} | direct multipart, same part size and concurrency, ${B[direct]} | $(ratio "${B[tusd]}" "${B[direct]}") | >= 0.8 |"
 echo "| 1 GiB PATCH into SeaweedFS, MiB/s | ${B[tusd]} | tus-node-server + @tus/s3-store ${B[node]} | $(ratio "${B[tusd]}" "${B[node]}") | >= 2 |"
+echo "| 1 GiB PATCH, --s3-disable-content-hashes, MiB/s | ${B[unsigned]} | direct multipart (signed) ${B[direct]} | $(ratio "${B[unsigned]}" "${B[direct]}") | |"
+echo "| 1 GiB PATCH, --s3-disable-content-hashes, MiB/s | ${B[unsigned]} | tus-node-server + @tus/s3-store ${B[node]} | $(ratio "${B[unsigned]}" "${B[node]}") | >= 2 |"
 echo "| 2,000 x 16 KiB, c=16, uploads/s | ${S[tusd]} | tus-node-server + @tus/s3-store ${S[node]} | $(ratio "${S[tusd]}" "${S[node]}") | >= 2 |"
 echo "| part buffers' share of peak RSS, 50 x 64 MiB at once, MiB | $PARTS_MIB | memory budget $((BUDGET >> 20)) | $(ratio "$PARTS_MIB" "$((BUDGET >> 20))") | <= 1 |"
 echo "| peak RSS, 50 x 64 MiB at once, MiB | $PEAK_MIB | with no budget (all parts spilled) $SPILLED_MIB | | |"

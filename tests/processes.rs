@@ -314,6 +314,13 @@ async fn kill_9_during_a_concatenation_and_every_final_completes() {
 /// The disk fills up while a checksummed chunk is being staged: `tusd` runs
 /// under a file size limit (with `SIGXFSZ` ignored, so writes past it fail
 /// with `EFBIG` as on a full disk), and the chunk outgrows it midway.
+/// A PATCH of `bytes` at `offset`, with their SHA-1 as `Upload-Checksum`.
+async fn verified_patch(addr: SocketAddr, url: &str, offset: usize, bytes: &[u8]) -> (u16, String) {
+    let head = patch_head(addr, url, offset, bytes.len(), &sha1(bytes));
+    let (status, reply, _) = raw(addr, &head, bytes).await;
+    (status, reply)
+}
+
 /// `tusd` over a fresh folder, unable to grow any file past `limit` bytes
 /// (writes past it fail with EFBIG, as on a full disk).
 fn tusd_under_file_size_limit(limit: usize) -> (common::tusd::Tusd, tempfile::TempDir) {
@@ -344,22 +351,12 @@ async fn a_disk_that_fills_while_a_verified_chunk_is_committed_leaves_the_upload
     let id = url.rsplit('/').next().unwrap().to_owned();
     let data = pattern(3 << 20);
     let first = &data[..LIMIT / 2];
-    let (status, reply, _) = raw(
-        addr,
-        &patch_head(addr, &url, 0, first.len(), &sha1(first)),
-        first,
-    )
-    .await;
+    let (status, reply) = verified_patch(addr, &url, 0, first).await;
     assert_eq!(status, 204, "{reply}");
     // Staged whole (it is below the limit), then the upload's data file
     // fills at the limit halfway through taking it in.
     let second = &data[LIMIT / 2..LIMIT / 2 + 3 * LIMIT / 4];
-    let (status, reply, _) = raw(
-        addr,
-        &patch_head(addr, &url, LIMIT / 2, second.len(), &sha1(second)),
-        second,
-    )
-    .await;
+    let (status, reply) = verified_patch(addr, &url, LIMIT / 2, second).await;
     assert_eq!(status, 500, "{reply}");
     assert_eq!(head(addr, &url).await, (200, Some(LIMIT as u64 / 2)));
     assert!(
@@ -386,12 +383,7 @@ async fn a_disk_that_fills_while_a_checksummed_chunk_is_staged_leaves_the_upload
 
     // A first verified chunk well within the limit.
     let first = &data[..LIMIT / 2];
-    let (status, reply, _) = raw(
-        addr,
-        &patch_head(addr, &url, 0, first.len(), &sha1(first)),
-        first,
-    )
-    .await;
+    let (status, reply) = verified_patch(addr, &url, 0, first).await;
     assert_eq!(status, 204, "{reply}");
 
     // The next one cannot be staged whole: the store fails midway.
@@ -421,12 +413,7 @@ async fn a_disk_that_fills_while_a_checksummed_chunk_is_staged_leaves_the_upload
 
     // What fits still goes through, verified, after the failure.
     let third = &data[LIMIT / 2..LIMIT - 1000];
-    let (status, reply, _) = raw(
-        addr,
-        &patch_head(addr, &url, LIMIT / 2, third.len(), &sha1(third)),
-        third,
-    )
-    .await;
+    let (status, reply) = verified_patch(addr, &url, LIMIT / 2, third).await;
     assert_eq!(status, 204, "{reply}");
     assert_eq!(
         header_of(&reply, "upload-offset"),

@@ -60,6 +60,30 @@ async fn seaweedfs_takes_real_five_mib_parts_across_patches() {
     assert!(r.body[..] == data[..], "{} bytes", r.body.len());
 }
 
+/// Upload `url`'s bytes, read through a new store over `bucket`.
+async fn downloaded(bucket: &str, url: &str) -> bytes::Bytes {
+    let r = call(
+        &handler(common::s3::over(bucket)),
+        empty(http::Request::get(url)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.body
+}
+
+/// The `.info` of upload `url` in `bucket`, as stored.
+async fn stored_info(bucket: &str, url: &str) -> String {
+    let key = format!("{}.info", common::id_of(url).split('+').next().unwrap());
+    let got = common::s3::client()
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    String::from_utf8(got.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+}
+
 fn handler(store: tower_tus::store::S3Store) -> UploadHandler {
     let mut composer = StoreComposer::new();
     store.use_in(&mut composer);
@@ -473,12 +497,7 @@ async fn parts_go_up_several_at_once_never_more_than_configured() {
     let mut accepted = traffic.parts_accepted();
     accepted.sort();
     assert_eq!(accepted, (1..=9).collect::<Vec<_>>());
-    let r = call(
-        &handler(common::s3::over(&bucket)),
-        empty(http::Request::get(&url)),
-    )
-    .await;
-    assert!(r.body[..] == data[..]);
+    assert!(downloaded(&bucket, &url).await[..] == data[..]);
 }
 
 #[tokio::test]
@@ -524,12 +543,7 @@ async fn the_body_waits_while_its_parts_cannot_drain() {
     drop(tx);
     let r = reply.await.unwrap();
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    let r = call(
-        &handler(common::s3::over(&bucket)),
-        empty(http::Request::get(&url)),
-    )
-    .await;
-    assert!(r.body[..] == data[..]);
+    assert!(downloaded(&bucket, &url).await[..] == data[..]);
 }
 
 #[tokio::test]
@@ -615,22 +629,8 @@ async fn a_failed_part_leaves_a_hole_that_later_parts_never_cover() {
     // The tail still counts: no part holds its bytes.
     let fresh = handler(common::s3::over(&bucket));
     assert_eq!(offset(&fresh, &url).await, Some(300));
-    let info = common::s3::client()
-        .get_object()
-        .bucket(&bucket)
-        .key(format!(
-            "{}.info",
-            common::id_of(&url).split('+').next().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap();
-    let info = info.body.collect().await.unwrap().into_bytes();
-    assert!(
-        String::from_utf8_lossy(&info).contains(r#""DeadParts":"1-4""#),
-        "{}",
-        String::from_utf8_lossy(&info)
-    );
+    let info = stored_info(&bucket, &url).await;
+    assert!(info.contains(r#""DeadParts":"1-4""#), "{info}");
     let r = patch(&fresh, &url, 300, &data[300..]).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let r = call(&fresh, empty(http::Request::get(&url))).await;
@@ -697,27 +697,13 @@ async fn a_deferred_upload_records_parts_that_grow() {
     )
     .await;
     let equal_url = r.header("location").unwrap().to_owned();
-    let info_of = |url: &str| {
-        let key = format!("{}.info", common::id_of(url).split('+').next().unwrap());
-        let bucket = bucket.clone();
-        async move {
-            let got = common::s3::client()
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .unwrap();
-            String::from_utf8(got.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
-        }
-    };
-    let growing = info_of(&url).await;
+    let growing = stored_info(&bucket, &url).await;
     assert!(growing.contains(r#""PartSize":"1024""#), "{growing}");
     assert!(
         growing.contains(r#""PartSizeDoublesEvery":"1000""#),
         "{growing}"
     );
-    let equal = info_of(&equal_url).await;
+    let equal = stored_info(&bucket, &equal_url).await;
     assert!(equal.contains(r#""PartSize":"1024""#), "{equal}");
     assert!(!equal.contains("DoublesEvery"), "{equal}");
     // The deferred upload streams and finishes as any other.
@@ -1054,4 +1040,44 @@ async fn a_concatenation_that_failed_midway_completes_without_copying_twice() {
     // part 1 count too (each partial has one part).
     let ones = traffic.parts_accepted().iter().filter(|&&n| n == 1).count();
     assert_eq!(ones, 3, "{:?}", traffic.parts_accepted());
+}
+
+#[tokio::test]
+async fn a_writer_that_lost_the_upload_never_replaces_a_newer_tail() {
+    let Some(store) =
+        common::s3::store("a_writer_that_lost_the_upload_never_replaces_a_newer_tail").await
+    else {
+        return;
+    };
+    let bucket = store.bucket().to_owned();
+    let data = common::pattern(5000);
+    let h = handler(store.clone());
+    let url = create(&h, 5000).await;
+    assert_eq!(patch(&h, &url, 0, &data[..300]).await.status, 204);
+    // A writer outside any lock (as one whose lock was lost) starts ...
+    let mut stale = store.get_upload(&common::id_of(&url)).await.unwrap();
+    let (tx, body) = tower_tus::testing::Channel::new();
+    let mut body = tower_tus::body::UploadBody::new(body, 4700);
+    let writer = tokio::spawn(async move { stale.write(&mut body).await });
+    tx.send(bytes::Bytes::copy_from_slice(&data[300..400]))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // ... and the upload's new holder writes and is answered meanwhile.
+    let r = patch(&h, &url, 300, &data[300..500]).await;
+    assert_eq!(r.header("upload-offset"), Some("500"), "{}", r.text());
+    drop(tx);
+    let stale = writer.await.unwrap();
+    assert!(
+        matches!(stale, Err(tower_tus::StoreError::Conflict(_))),
+        "{stale:?}"
+    );
+    let fresh = handler(common::s3::over(&bucket));
+    assert_eq!(
+        offset(&fresh, &url).await,
+        Some(500),
+        "the answered bytes stay"
+    );
+    assert_eq!(patch(&fresh, &url, 500, &data[500..]).await.status, 204);
+    assert!(downloaded(&bucket, &url).await[..] == data[..]);
 }

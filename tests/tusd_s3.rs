@@ -40,6 +40,13 @@ fn head_of(method: &str, addr: SocketAddr, url: &str, extra: &str) -> String {
     format!("{method} {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\n{extra}\r\n")
 }
 
+/// Creates an upload with the headers `extra`; its URL.
+async fn create(addr: SocketAddr, extra: &str) -> String {
+    let (status, head, _) = raw(addr, &head_of("POST", addr, "/files/", extra), b"").await;
+    assert_eq!(status, 201, "{head}");
+    header_of(&head, "location").unwrap()
+}
+
 async fn offset(addr: SocketAddr, url: &str) -> u64 {
     let (_, head, _) = raw(addr, &head_of("HEAD", addr, url, ""), b"").await;
     header_of(&head, "upload-offset").unwrap().parse().unwrap()
@@ -69,19 +76,11 @@ async fn tusd_keeps_uploads_in_s3_and_survives_kill_9_mid_patch() {
     let data = pattern((11 << 20) + 321);
     let first = tusd(&bucket, dir.path());
     let addr = first.addr;
-    let (status, head, _) = raw(
+    let url = create(
         addr,
-        &head_of(
-            "POST",
-            addr,
-            "/files/",
-            &format!("Upload-Length: {}\r\nContent-Length: 0\r\n", data.len()),
-        ),
-        b"",
+        &format!("Upload-Length: {}\r\nContent-Length: 0\r\n", data.len()),
     )
     .await;
-    assert_eq!(status, 201, "{head}");
-    let url = header_of(&head, "location").unwrap();
     assert!(url.contains('+'), "tusd's s3 ids: {url}");
 
     // 7 MiB arrive, then tusd is killed mid-body.
@@ -228,18 +227,10 @@ async fn tusd_s_part_buffering_flags_take_effect() {
     ];
     let first = tusd_with(&bucket, dir.path(), &flags);
     let addr = first.addr;
-    let create = |extra: String| {
-        let head = head_of("POST", addr, "/files/", &extra);
-        async move {
-            let (status, head, _) = raw(addr, &head, b"").await;
-            assert_eq!(status, 201, "{head}");
-            header_of(&head, "location").unwrap()
-        }
-    };
-    let url = create(format!(
-        "Upload-Length: {}\r\nContent-Length: 0\r\n",
-        data.len()
-    ))
+    let url = create(
+        addr,
+        &format!("Upload-Length: {}\r\nContent-Length: 0\r\n", data.len()),
+    )
     .await;
     // The answer comes before the body ends: the writes may fail.
     let stream = TcpStream::connect(addr).await.unwrap().into_std().unwrap();
@@ -263,7 +254,7 @@ async fn tusd_s_part_buffering_flags_take_effect() {
         "spill files removed"
     );
     // Equal parts for a deferred length too: no growth in its plan.
-    let deferred = create("Upload-Defer-Length: 1\r\nContent-Length: 0\r\n".into()).await;
+    let deferred = create(addr, "Upload-Defer-Length: 1\r\nContent-Length: 0\r\n").await;
     let object = deferred
         .rsplit('/')
         .next()

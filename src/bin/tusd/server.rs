@@ -354,7 +354,7 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Bigger reads mean fewer wakeups per byte on large PATCH bodies.
-    builder.http1().max_buf_size(256 << 10);
+    builder.http1().max_buf_size(1 << 20);
     let server = Server {
         builder: Arc::new(builder),
         app,

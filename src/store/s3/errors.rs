@@ -37,7 +37,9 @@ where
                 unavailable(format!("{what}: S3 answered {status} {code}"))
             } else if status == 404 || code == "NoSuchKey" || code == "NoSuchUpload" {
                 StoreError::NotFound
-            } else if status == 412 {
+            } else if status == 412 || code == "ConditionalRequestConflict" {
+                // 409 ConditionalRequestConflict: a conditional write raced
+                // another; as 412, the caller reads again and retries.
                 StoreError::PreconditionFailed(format!("{what}: S3 answered 412 {code}"))
             } else {
                 let message = err.message().unwrap_or_default();

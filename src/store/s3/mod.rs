@@ -408,6 +408,16 @@ impl DataStore for S3Store {
         let Some((_, joined)) = partials.split_last() else {
             return Ok(());
         };
+        let sizes: Vec<u64> = partials.iter().map(|p| p.size.unwrap_or(0)).collect();
+        let total = sizes.iter().fold(0u64, |a, b| a.saturating_add(*b));
+        if total > parts::MAX_OBJECT_SIZE
+            || parts::copy_pieces(&sizes).len() as u64 > parts::MAX_PARTS
+        {
+            return Err(StoreError::Conflict(format!(
+                "the final upload would have {total} bytes in more parts than S3 joins \
+                 (10,000 parts, 5 TiB)"
+            )));
+        }
         for partial in joined {
             let size = partial.size.unwrap_or(0);
             if size < self.parts.min {

@@ -8,7 +8,7 @@ use crate::error::StoreError;
 /// S3's own limits on multipart uploads.
 pub(super) const MAX_PARTS: u64 = 10_000;
 const MAX_PART_SIZE: u64 = 5 << 30;
-const MAX_OBJECT_SIZE: u64 = 5 << 40;
+pub(super) const MAX_OBJECT_SIZE: u64 = 5 << 40;
 /// A growing plan doubles its part size after this many parts.
 const PARTS_PER_STEP: u64 = 1_000;
 

@@ -15,7 +15,7 @@ use super::layout::split_id;
 use super::numbering::{DeadParts, Part, sort_out};
 use super::parts::{MAX_PARTS, PartPlan, copy_pieces};
 use super::writer::{PartTarget, PartWriter, Start};
-use crate::body::{ContentBody, UploadBody};
+use crate::body::{BodyEnd, ContentBody, UploadBody};
 use crate::error::StoreError;
 use crate::info::FileInfo;
 use crate::store::tusd_info::InfoFile;
@@ -29,7 +29,7 @@ use crate::store::{Content, Upload};
 const TAIL_STARTS_PART: &str = "tus-next-part";
 
 /// The `.part` object.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Tail {
     size: u64,
     /// Carries the part number its bytes start (tusd's tails do not).
@@ -53,6 +53,10 @@ pub(super) struct S3Upload {
     /// The `.info`'s ETag as last read or written: its rewrites are
     /// conditional on it, so that two never lose each other's changes.
     info_etag: Option<String>,
+    /// The ETag of the `.part` object as last seen, counted or not: a new
+    /// tail replaces only that one, so a writer that lost its lock never
+    /// replaces a tail written since.
+    tail_seen: Option<String>,
 }
 
 /// How many times a `.info` rewrite is tried against others changing it.
@@ -64,6 +68,21 @@ enum Condition<'a> {
     Absent,
     /// The `.info` with this ETag.
     Unchanged(&'a str),
+}
+
+/// `bucket/key` as UploadPartCopy's `x-amz-copy-source` takes it:
+/// percent-encoded but for the key's slashes.
+fn copy_source(bucket: &str, key: &str) -> String {
+    let mut out = format!("{bucket}/");
+    for byte in key.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }
 
 /// A few random bits, so retries that collided spread out.
@@ -129,6 +148,7 @@ impl S3Upload {
             tail: None,
             completed: false,
             info_etag: None,
+            tail_seen: None,
         }
     }
 
@@ -205,16 +225,20 @@ impl S3Upload {
 
     /// Takes in what S3 lists: the parts that count, and the tail unless a
     /// part holds its bytes already.
-    fn sort_out(&mut self, listed: Vec<Part>, tail: Option<(u64, Option<i32>)>) {
+    fn sort_out(&mut self, listed: Vec<Part>, tail: Option<HeadTail>) {
         let listing = sort_out(listed, &self.dead);
         self.parts = listing.live;
         self.past_hole = listing.past_hole;
         self.next_number = listing.next_number;
+        self.tail_seen = tail.as_ref().and_then(|t| t.etag.clone());
         self.tail = match tail {
-            Some((_, Some(starts))) if self.parts.iter().any(|p| p.number >= starts) => None,
-            Some((size, starts)) => Some(Tail {
-                size,
-                marked: starts.is_some(),
+            Some(HeadTail {
+                starts: Some(starts),
+                ..
+            }) if self.parts.iter().any(|p| p.number >= starts) => None,
+            Some(tail) => Some(Tail {
+                size: tail.size,
+                marked: tail.starts.is_some(),
             }),
             None => None,
         };
@@ -267,7 +291,11 @@ impl S3Upload {
             let Some(current) = etag.clone() else {
                 let stored = read_stored_info(&self.store, &self.object_id).await?;
                 base = self.on_top_of(stored.info, stored.finished);
-                etag = Some(stored.etag.unwrap_or_default());
+                etag = Some(stored.etag.ok_or_else(|| {
+                    StoreError::Other(
+                        "S3 gave the .info no ETag: it cannot be changed safely".into(),
+                    )
+                })?);
                 continue;
             };
             let mut next = base.clone();
@@ -312,7 +340,7 @@ impl S3Upload {
             Some(first) if first.size > 0 => Ok(PartPlan::Equal(first.size)),
             _ => {
                 let plan = self.store.parts.plan(self.info.size)?;
-                Ok(match (plan, self.tail) {
+                Ok(match (plan, &self.tail) {
                     // A tusd tail longer than the parts configured here
                     // still fits in part 1.
                     (PartPlan::Equal(size), Some(tail)) => PartPlan::Equal(size.max(tail.size + 1)),
@@ -355,6 +383,7 @@ impl S3Upload {
         Ok(())
     }
 
+    /// The tail's bytes, as long as the `.part` is the one last seen.
     async fn get_tail(&self) -> Result<ByteStream, StoreError> {
         let got = self
             .store
@@ -362,9 +391,15 @@ impl S3Upload {
             .get_object()
             .bucket(&self.store.bucket)
             .key(self.store.layout.tail(&self.object_id))
+            .set_if_match(self.tail_seen.clone())
             .send()
             .await
-            .map_err(|e| store_error("get .part", e))?;
+            .map_err(|e| match store_error("get .part", e) {
+                StoreError::PreconditionFailed(_) => {
+                    StoreError::Conflict("another request wrote the upload meanwhile".into())
+                }
+                other => other,
+            })?;
         Ok(got.body)
     }
 
@@ -378,7 +413,8 @@ impl S3Upload {
             .into_bytes())
     }
 
-    /// Writes the tail, marked with the number of the part it will start.
+    /// Writes the tail, marked with the number of the part it will start,
+    /// in place of the `.part` last seen (none: only if there is none).
     async fn put_tail(&mut self, body: PartBody) -> Result<(), StoreError> {
         let size = body.len;
         let request = self
@@ -390,12 +426,22 @@ impl S3Upload {
             .metadata(TAIL_STARTS_PART, self.next_number.to_string())
             .content_length(size as i64)
             .body(body.stream);
+        let request = match &self.tail_seen {
+            Some(etag) => request.if_match(etag),
+            None => request.if_none_match("*"),
+        };
         let sent = if self.store.unsigned {
             request.customize().disable_payload_signing().send().await
         } else {
             request.send().await
         };
-        sent.map_err(|e| store_error("put .part", e))?;
+        let done = sent.map_err(|e| match store_error("put .part", e) {
+            StoreError::PreconditionFailed(_) => {
+                StoreError::Conflict("another request wrote the upload meanwhile".into())
+            }
+            other => other,
+        })?;
+        self.tail_seen = done.e_tag().map(str::to_owned);
         self.tail = Some(Tail { size, marked: true });
         Ok(())
     }
@@ -420,6 +466,7 @@ impl S3Upload {
             .await
             .map_err(|e| store_error("delete .part", e))?;
         self.tail = None;
+        self.tail_seen = None;
         Ok(())
     }
 
@@ -481,18 +528,17 @@ impl S3Upload {
     }
 
     fn stored_offset(&self) -> u64 {
-        self.parts.iter().map(|p| p.size).sum::<u64>() + self.tail.map_or(0, |t| t.size)
+        self.parts.iter().map(|p| p.size).sum::<u64>() + self.tail.as_ref().map_or(0, |t| t.size)
     }
 
     /// Lists the parts and the tail again, as another handle may have
     /// written since this one loaded, and records parts past a hole as dead
     /// before any number after them is used.
     async fn refresh(&mut self) -> Result<(), StoreError> {
-        let (parts, tail) = tokio::join!(
-            list_parts(&self.store, &self.object_id, &self.multipart_id),
-            head_tail(&self.store, &self.object_id),
-        );
-        self.sort_out(parts?, tail?);
+        // The tail before the parts, as at load.
+        let tail = head_tail(&self.store, &self.object_id).await?;
+        let parts = list_parts(&self.store, &self.object_id, &self.multipart_id).await?;
+        self.sort_out(parts, tail);
         if self.stored_offset() != self.info.offset {
             return Err(StoreError::Conflict(
                 "offset does not match the stored data".into(),
@@ -520,15 +566,23 @@ impl S3Upload {
         writer: &mut PartWriter,
         src: &mut UploadBody,
     ) -> Result<bool, StoreError> {
-        if let Some(tail) = self.tail {
+        if let Some(tail) = self.tail.clone() {
             if tail.marked {
                 let mut stream = self.get_tail().await?;
+                let mut read = 0;
                 while let Some(chunk) = stream
                     .try_next()
                     .await
                     .map_err(|e| StoreError::Other(e.into()))?
                 {
+                    read += chunk.len() as u64;
                     writer.push(chunk).await?;
+                }
+                if read != tail.size {
+                    return Err(StoreError::Conflict(format!(
+                        "the .part object holds {read} bytes where {} were seen",
+                        tail.size
+                    )));
                 }
             } else {
                 let bytes = self.mark_tail().await?;
@@ -599,11 +653,16 @@ async fn list_parts(
     Ok(parts)
 }
 
-/// The `.part` object's size and the part its bytes start, if it exists.
-async fn head_tail(
-    store: &S3Store,
-    object_id: &str,
-) -> Result<Option<(u64, Option<i32>)>, StoreError> {
+/// The `.part` object as a HEAD sees it.
+struct HeadTail {
+    size: u64,
+    /// The part its bytes start, when marked.
+    starts: Option<i32>,
+    etag: Option<String>,
+}
+
+/// The `.part` object, if it exists.
+async fn head_tail(store: &S3Store, object_id: &str) -> Result<Option<HeadTail>, StoreError> {
     match store
         .client
         .head_object()
@@ -617,10 +676,11 @@ async fn head_tail(
                 .metadata()
                 .and_then(|m| m.get(TAIL_STARTS_PART))
                 .and_then(|v| v.parse().ok());
-            Ok(Some((
-                head.content_length().unwrap_or(0).max(0) as u64,
+            Ok(Some(HeadTail {
+                size: head.content_length().unwrap_or(0).max(0) as u64,
                 starts,
-            )))
+                etag: head.e_tag().map(str::to_owned),
+            }))
         }
         Err(e) if is_missing(&e) => Ok(None),
         Err(e) => Err(store_error("head .part", e)),
@@ -706,7 +766,15 @@ impl Upload for S3Upload {
             // The tail's bytes went into the first new part.
             self.tail = None;
         }
-        if let Some(first) = first_failed {
+        // Another request may hold the upload now: what arrived is still
+        // kept (the tail is replaced only as this one saw it), but nothing
+        // of the other's is deleted or rewritten.
+        let lock_lost = matches!(src.end(), Some(BodyEnd::LockLost));
+        if let Some(first) = first_failed
+            && !lock_lost
+        {
+            // Only this PATCH's numbers.
+            let first = first.max(start.number);
             // The parts after a failed one follow a hole: their numbers are
             // dead for good. Should this not be recorded, the next load
             // finds the hole itself.
@@ -731,7 +799,7 @@ impl Upload for S3Upload {
             },
             (None, _) => Ok(()),
         };
-        if had_tail && self.tail.is_none() {
+        if had_tail && self.tail.is_none() && !lock_lost {
             // Taken into a part: the `.part` is stale (its marker says so
             // should this fail).
             let _ = self.delete_tail().await;
@@ -744,7 +812,7 @@ impl Upload for S3Upload {
     async fn finish(&mut self) -> Result<(), StoreError> {
         if !self.completed {
             let mut tail_left = false;
-            if let Some(tail) = self.tail {
+            if let Some(tail) = self.tail.clone() {
                 // A deferred length declared at the end: the tail is the last part.
                 let body = if tail.marked {
                     PartBody::from_stream(self.get_tail().await?, tail.size)
@@ -882,10 +950,9 @@ impl Upload for S3Upload {
         let mut sources = Vec::new();
         for partial in partials {
             let (object_id, _) = split_id(&partial.id).ok_or(StoreError::NotFound)?;
-            sources.push(format!(
-                "{}/{}",
-                self.store.bucket,
-                self.store.layout.object(object_id)
+            sources.push(copy_source(
+                &self.store.bucket,
+                &self.store.layout.object(object_id),
             ));
         }
         let sizes: Vec<u64> = partials.iter().map(|p| p.offset).collect();
