@@ -1081,3 +1081,39 @@ async fn a_writer_that_lost_the_upload_never_replaces_a_newer_tail() {
     assert_eq!(patch(&fresh, &url, 500, &data[500..]).await.status, 204);
     assert!(downloaded(&bucket, &url).await[..] == data[..]);
 }
+
+#[tokio::test]
+async fn throttling_is_retried_then_answered_503_with_retry_after() {
+    use common::s3::Fault;
+    let Some((_, bucket, _)) = common::s3::watched_store(
+        "throttling_is_retried_then_answered_503_with_retry_after",
+        vec![],
+    )
+    .await
+    else {
+        return;
+    };
+    let direct = handler(common::s3::over(&bucket));
+    let url = create(&direct, 10).await;
+    // Throttled once: the client's retry goes through.
+    let (once, traffic) = common::s3::faulty_moto(vec![common::s3::Rule {
+        times: 1,
+        ..rule("GET", ".info", Fault::SlowDown)
+    }])
+    .await;
+    let h = handler(common::s3::faulty_over(&once, &bucket));
+    let r = call(&h, empty(tus(Method::HEAD, &url))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(traffic.count("GET", ".info"), 2, "tried again");
+    // Throttled for good: 503, with when to come back.
+    let (always, traffic) =
+        common::s3::faulty_moto(vec![rule("GET", ".info", Fault::SlowDown)]).await;
+    let h = handler(common::s3::faulty_over(&always, &bucket));
+    let r = call(&h, empty(tus(Method::HEAD, &url))).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+    assert!(
+        traffic.count("GET", ".info") >= 2,
+        "retried before giving up"
+    );
+}

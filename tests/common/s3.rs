@@ -300,6 +300,8 @@ pub enum Fault {
     NoSuchUpload,
     /// Pass the request on after this many milliseconds: a slow backend.
     Delay(u64),
+    /// Answer 503 `SlowDown` without passing the request on: throttling.
+    SlowDown,
 }
 
 /// What went through the faulty proxy.
@@ -315,6 +317,17 @@ impl Traffic {
     /// The most part uploads that were in the proxy at once.
     pub fn most_parts_at_once(&self) -> usize {
         self.parts_most.load(Ordering::SeqCst)
+    }
+
+    /// How many requests with this method and `needle` in their path and
+    /// query were answered.
+    pub fn count(&self, method: &str, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.starts_with(&format!("{method} ")) && line.contains(needle))
+            .count()
     }
 
     /// The part numbers S3 accepted, once per acceptance, in order.
@@ -410,6 +423,13 @@ pub async fn faulty_moto(rules: Vec<Rule>) -> (String, std::sync::Arc<Traffic>) 
                             };
                             if let Some(Fault::Refuse) = fault {
                                 return failed();
+                            }
+                            if let Some(Fault::SlowDown) = fault {
+                                let mut res = http::Response::new(Full::new(bytes::Bytes::from_static(
+                                    b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+                                )));
+                                *res.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                                return Ok(res);
                             }
                             if let Some(Fault::Delay(ms)) = fault {
                                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
