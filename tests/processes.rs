@@ -321,6 +321,20 @@ async fn verified_patch(addr: SocketAddr, url: &str, offset: usize, bytes: &[u8]
     (status, reply)
 }
 
+/// `tusd` unable to grow a file past 1 MiB, an upload of 3 MiB, and its
+/// first 512 KiB in, verified: the state both disk-full tests start from.
+async fn half_a_mib_in_under_a_one_mib_limit()
+-> (common::tusd::Tusd, tempfile::TempDir, String, Vec<u8>) {
+    const LIMIT: usize = 1 << 20;
+    let (tusd, dir) = tusd_under_file_size_limit(LIMIT);
+    let addr = tusd.addr;
+    let url = create(addr, "Upload-Length: 3145728\r\n").await;
+    let data = pattern(3 << 20);
+    let (status, reply) = verified_patch(addr, &url, 0, &data[..LIMIT / 2]).await;
+    assert_eq!(status, 204, "{reply}");
+    (tusd, dir, url, data)
+}
+
 /// `tusd` over a fresh folder, unable to grow any file past `limit` bytes
 /// (writes past it fail with EFBIG, as on a full disk).
 fn tusd_under_file_size_limit(limit: usize) -> (common::tusd::Tusd, tempfile::TempDir) {
@@ -344,15 +358,10 @@ async fn a_disk_that_fills_while_a_verified_chunk_is_committed_leaves_the_upload
     ) {
         return;
     }
+    let (tusd, dir, url, data) = half_a_mib_in_under_a_one_mib_limit().await;
+    let (addr, id) = (tusd.addr, url.rsplit('/').next().unwrap().to_owned());
     const LIMIT: usize = 1 << 20;
-    let (tusd, dir) = tusd_under_file_size_limit(LIMIT);
-    let addr = tusd.addr;
-    let url = create(addr, "Upload-Length: 3145728\r\n").await;
-    let id = url.rsplit('/').next().unwrap().to_owned();
-    let data = pattern(3 << 20);
     let first = &data[..LIMIT / 2];
-    let (status, reply) = verified_patch(addr, &url, 0, first).await;
-    assert_eq!(status, 204, "{reply}");
     // Staged whole (it is below the limit), then the upload's data file
     // fills at the limit halfway through taking it in.
     let second = &data[LIMIT / 2..LIMIT / 2 + 3 * LIMIT / 4];
@@ -374,17 +383,10 @@ async fn a_disk_that_fills_while_a_checksummed_chunk_is_staged_leaves_the_upload
     ) {
         return;
     }
+    let (tusd, dir, url, data) = half_a_mib_in_under_a_one_mib_limit().await;
+    let (addr, id) = (tusd.addr, url.rsplit('/').next().unwrap().to_owned());
     const LIMIT: usize = 1 << 20;
-    let (tusd, dir) = tusd_under_file_size_limit(LIMIT);
-    let addr = tusd.addr;
-    let url = create(addr, "Upload-Length: 3145728\r\n").await;
-    let id = url.rsplit('/').next().unwrap().to_owned();
-    let data = pattern(3 << 20);
-
-    // A first verified chunk well within the limit.
     let first = &data[..LIMIT / 2];
-    let (status, reply) = verified_patch(addr, &url, 0, first).await;
-    assert_eq!(status, 204, "{reply}");
 
     // The next one cannot be staged whole: the store fails midway.
     let second = &data[LIMIT / 2..LIMIT / 2 + 2 * LIMIT];

@@ -60,6 +60,17 @@ async fn seaweedfs_takes_real_five_mib_parts_across_patches() {
     assert!(r.body[..] == data[..], "{} bytes", r.body.len());
 }
 
+/// Creates an upload of deferred length; its URL.
+async fn create_deferred(h: &UploadHandler) -> String {
+    let r = call(
+        h,
+        empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.header("location").unwrap().to_owned()
+}
+
 /// Upload `url`'s bytes, read through a new store over `bucket`.
 async fn downloaded(bucket: &str, url: &str) -> bytes::Bytes {
     let r = call(
@@ -142,12 +153,7 @@ async fn a_deferred_length_keeps_its_tail_at_finish() {
     };
     let bucket = store.bucket().to_owned();
     let h = handler(store);
-    let r = call(
-        &h,
-        empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
-    )
-    .await;
-    let url = r.header("location").unwrap().to_owned();
+    let url = create_deferred(&h).await;
     let data = common::pattern(2500);
     assert_eq!(
         patch(&h, &url, 0, &data).await.status,
@@ -683,20 +689,9 @@ async fn a_deferred_upload_records_parts_that_grow() {
     };
     let bucket = store.bucket().to_owned();
     let h = handler(store);
-    let r = call(
-        &h,
-        empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let url = r.header("location").unwrap().to_owned();
+    let url = create_deferred(&h).await;
     let equal = handler(common::s3::over(&bucket).equal_part_sizes(true));
-    let r = call(
-        &equal,
-        empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
-    )
-    .await;
-    let equal_url = r.header("location").unwrap().to_owned();
+    let equal_url = create_deferred(&equal).await;
     let growing = stored_info(&bucket, &url).await;
     assert!(growing.contains(r#""PartSize":"1024""#), "{growing}");
     assert!(
@@ -733,12 +728,7 @@ async fn no_upload_takes_a_part_past_ten_thousand() {
     let bucket = store.bucket().to_owned();
     let equal = || common::s3::over(&bucket).equal_part_sizes(true);
     let h = handler(equal());
-    let r = call(
-        &h,
-        empty(tus(Method::POST, "/files/").header("upload-defer-length", "1")),
-    )
-    .await;
-    let url = r.header("location").unwrap().to_owned();
+    let url = create_deferred(&h).await;
     // Equal 1 KiB parts hold 10,000 KiB at most.
     let r = call(
         &h,
