@@ -1107,3 +1107,37 @@ async fn throttling_is_retried_then_answered_503_with_retry_after() {
         "retried before giving up"
     );
 }
+
+#[tokio::test]
+async fn creation_with_upload_and_ranged_downloads_through_the_store() {
+    let Some(store) =
+        common::s3::store("creation_with_upload_and_ranged_downloads_through_the_store").await
+    else {
+        return;
+    };
+    let bucket = store.bucket().to_owned();
+    let h = handler(store);
+    let data = common::pattern(3000);
+    // Creation with the first 2,500 bytes (two parts and a tail).
+    let r = call(
+        &h,
+        common::data(
+            tus(Method::POST, "/files/").header("upload-length", 3000),
+            &data[..2500],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.header("upload-offset"), Some("2500"));
+    let url = r.header("location").unwrap().to_owned();
+    let fresh = handler(common::s3::over(&bucket));
+    assert_eq!(patch(&fresh, &url, 2500, &data[2500..]).await.status, 204);
+    let r = call(
+        &fresh,
+        empty(http::Request::get(&url).header("range", "bytes=1000-2099")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PARTIAL_CONTENT, "{}", r.text());
+    assert_eq!(r.header("content-range"), Some("bytes 1000-2099/3000"));
+    assert!(r.body[..] == data[1000..2100]);
+}
