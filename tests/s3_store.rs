@@ -29,37 +29,6 @@ macro_rules! conformance_on {
 tower_tus::__store_conformance_cases!((conformance_on)(conformance, crate::common::s3::store;));
 tower_tus::__store_conformance_cases!((conformance_on)(seaweedfs_conformance, crate::common::s3::seaweedfs_store;));
 
-#[tokio::test]
-async fn seaweedfs_takes_real_five_mib_parts_across_patches() {
-    let Some(store) =
-        common::s3::seaweedfs_store("seaweedfs_takes_real_five_mib_parts_across_patches").await
-    else {
-        return;
-    };
-    let bucket = store.bucket().to_owned();
-    let data = common::pattern((12 << 20) + 777);
-    let url = create(&handler(store), data.len() as u64).await;
-    let mut at = 0;
-    for len in [3 << 20, (4 << 20) + 5, 1, (5 << 20) + 771] {
-        // A new store each time, as after a restart.
-        let h = handler(tower_tus::store::S3Store::new(
-            common::s3::seaweedfs_client(),
-            &bucket,
-        ));
-        let r = patch(&h, &url, at as u64, &data[at..at + len]).await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-        at += len;
-        assert_eq!(offset(&h, &url).await, Some(at as u64));
-    }
-    let h = handler(tower_tus::store::S3Store::new(
-        common::s3::seaweedfs_client(),
-        &bucket,
-    ));
-    let r = call(&h, empty(http::Request::get(&url))).await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert!(r.body[..] == data[..], "{} bytes", r.body.len());
-}
-
 /// Creates an upload of deferred length; its URL.
 async fn create_deferred(h: &UploadHandler) -> String {
     let r = call(
@@ -102,35 +71,6 @@ fn handler(store: tower_tus::store::S3Store) -> UploadHandler {
 }
 
 #[tokio::test]
-async fn an_upload_across_parts_with_a_restart_between_each_patch() {
-    let Some(store) =
-        common::s3::store("an_upload_across_parts_with_a_restart_between_each_patch").await
-    else {
-        return;
-    };
-    let bucket = store.bucket().to_owned();
-    let data = common::pattern(5000);
-    let url = create(&handler(store), data.len() as u64).await;
-    // PATCHes cut anywhere, each through a new store as after a restart.
-    let mut at = 0;
-    for len in [700, 1500, 1, 1023, 1776] {
-        let h = handler(common::s3::over(&bucket));
-        let r = patch(&h, &url, at as u64, &data[at..at + len]).await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-        at += len;
-        assert_eq!(r.header("upload-offset"), Some(at.to_string().as_str()));
-        assert_eq!(offset(&h, &url).await, Some(at as u64));
-    }
-    let h = handler(common::s3::over(&bucket));
-    let r = call(&h, empty(http::Request::get(&url))).await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert!(
-        r.body[..] == data[..],
-        "the object holds the bytes in order"
-    );
-}
-
-#[tokio::test]
 async fn downloads_wait_for_the_upload_to_finish() {
     let Some(store) = common::s3::store("downloads_wait_for_the_upload_to_finish").await else {
         return;
@@ -144,40 +84,6 @@ async fn downloads_wait_for_the_upload_to_finish() {
     let r = call(&h, empty(http::Request::get(&url))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     assert!(r.text().contains("not finished"));
-}
-
-#[tokio::test]
-async fn a_deferred_length_keeps_its_tail_at_finish() {
-    let Some(store) = common::s3::store("a_deferred_length_keeps_its_tail_at_finish").await else {
-        return;
-    };
-    let bucket = store.bucket().to_owned();
-    let h = handler(store);
-    let url = create_deferred(&h).await;
-    let data = common::pattern(2500);
-    assert_eq!(
-        patch(&h, &url, 0, &data).await.status,
-        StatusCode::NO_CONTENT
-    );
-    // The length, declared at the end: the 452-byte tail is the last part.
-    let r = call(
-        &h,
-        empty(
-            tus(Method::PATCH, &url)
-                .header("upload-offset", "2500")
-                .header("upload-length", "2500")
-                .header("content-type", "application/offset+octet-stream"),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    let r = call(
-        &handler(common::s3::over(&bucket)),
-        empty(http::Request::get(&url)),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert!(r.body[..] == data[..], "{} bytes", r.body.len());
 }
 
 #[tokio::test]
@@ -782,200 +688,6 @@ async fn no_upload_takes_a_part_past_ten_thousand() {
 }
 
 #[tokio::test]
-async fn interrupted_anywhere_within_or_between_parts_the_upload_keeps_what_arrived() {
-    use tokio::io::AsyncWriteExt;
-    let Some(store) = common::s3::store(
-        "interrupted_anywhere_within_or_between_parts_the_upload_keeps_what_arrived",
-    )
-    .await
-    else {
-        return;
-    };
-    let bucket = store.bucket().to_owned();
-    let data = common::pattern(9 * 1024 + 77);
-    let len = data.len();
-    let url = create(&handler(store), len as u64).await;
-    // Cuts at random (a fixed seed), and on part boundaries.
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let mut cuts: Vec<usize> = (0..6)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            1 + (seed % (len as u64 - 1)) as usize
-        })
-        .chain([2048, 5120, 5121])
-        .collect();
-    cuts.sort();
-    cuts.dedup();
-    let mut at = 0;
-    for cut in cuts {
-        if cut <= at {
-            continue;
-        }
-        // A new store and server for every cut, as after a restart.
-        let h = handler(common::s3::over(&bucket));
-        let (addr, server) = common::serve(h.clone()).await;
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let head = format!(
-            "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {at}\r\n\
-             Content-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
-            len - at
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
-        stream.write_all(&data[at..cut]).await.unwrap();
-        stream.flush().await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        drop(stream);
-        common::eventually(10, || {
-            let h = h.clone();
-            let url = url.clone();
-            async move { offset(&h, &url).await == Some(cut as u64) }
-        })
-        .await;
-        server.abort();
-        at = cut;
-    }
-    let h = handler(common::s3::over(&bucket));
-    let r = patch(&h, &url, at as u64, &data[at..]).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    let r = call(&h, empty(http::Request::get(&url))).await;
-    assert!(r.body[..] == data[..], "{} bytes", r.body.len());
-}
-
-#[tokio::test]
-async fn downloads_may_go_straight_from_the_bucket_by_a_presigned_url() {
-    use http_body_util::BodyExt;
-    let Some(store) =
-        common::s3::store("downloads_may_go_straight_from_the_bucket_by_a_presigned_url").await
-    else {
-        return;
-    };
-    let h = handler(store.presigned_downloads(std::time::Duration::from_secs(60)));
-    let data = common::pattern(3000);
-    let url = create(&h, 3000).await;
-    assert_eq!(patch(&h, &url, 0, &data).await.status, 204);
-    let r = call(
-        &h,
-        empty(http::Request::get(&url).header("range", "bytes=100-199")),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT, "{}", r.text());
-    let location = r.header("location").unwrap().to_owned();
-    assert!(location.contains("X-Amz-Signature="), "{location}");
-    // The client follows with its own Range.
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    let res = client
-        .request(
-            http::Request::get(&location)
-                .header("range", "bytes=100-199")
-                .body(http_body_util::Empty::new())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    assert!(body[..] == data[100..200]);
-}
-
-#[tokio::test]
-async fn the_sweep_removes_expired_uploads_from_the_bucket() {
-    let Some(store) = common::s3::store("the_sweep_removes_expired_uploads_from_the_bucket").await
-    else {
-        return;
-    };
-    let bucket = store.bucket().to_owned();
-    let mut composer = StoreComposer::new();
-    store.use_in(&mut composer);
-    let h = UploadHandler::new(
-        Config::new(composer).expire_after(std::time::Duration::from_millis(300)),
-    );
-    let old = create(&h, 3000).await;
-    assert_eq!(patch(&h, &old, 0, &common::pattern(1500)).await.status, 204);
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    let fresh = create(&h, 10).await;
-    let report = h.sweep().await.unwrap();
-    assert_eq!(report.expired, 1);
-    assert_eq!(offset(&h, &old).await, None);
-    assert_eq!(offset(&h, &fresh).await, Some(0));
-    let listed = common::s3::client()
-        .list_objects_v2()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    let object = common::id_of(&old).split('+').next().unwrap().to_owned();
-    assert!(
-        listed
-            .contents()
-            .iter()
-            .all(|o| !o.key().unwrap_or_default().starts_with(&object)),
-        "nothing of the expired upload is left"
-    );
-    let uploads = common::s3::client()
-        .list_multipart_uploads()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        uploads.uploads().len(),
-        1,
-        "only the fresh upload's multipart upload is left"
-    );
-}
-
-#[tokio::test]
-async fn finals_join_partials_by_copy_and_refuse_small_ones_in_the_middle() {
-    let Some(store) =
-        common::s3::store("finals_join_partials_by_copy_and_refuse_small_ones_in_the_middle").await
-    else {
-        return;
-    };
-    let bucket = store.bucket().to_owned();
-    let h = handler(store);
-    let small = common::create_partial(&h, 100).await;
-    let a = common::create_partial(&h, 2500).await;
-    let b = common::create_partial(&h, 1800).await;
-    // Below the minimum part size and not last: refused at once.
-    let r = call(
-        &h,
-        empty(tus(Method::POST, "/files/").header("upload-concat", format!("final;{small} {a}"))),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.text().contains("minimum part size"), "{}", r.text());
-    // Last, a small partial is fine; unfinished partials too
-    // (concatenation-unfinished): the final completes with the last one.
-    let data_a = common::pattern(2500);
-    let data_b: Vec<u8> = common::pattern(1800).iter().map(|x| x ^ 0x5a).collect();
-    let data_s = vec![7u8; 100];
-    assert_eq!(patch(&h, &a, 0, &data_a).await.status, 204);
-    let r = call(
-        &h,
-        empty(
-            tus(Method::POST, "/files/")
-                .header("upload-concat", format!("final;{a} {b} {a} {small}")),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let fin = r.header("location").unwrap().to_owned();
-    // A restart, then the rest of the partials.
-    let h = handler(common::s3::over(&bucket));
-    assert_eq!(patch(&h, &b, 0, &data_b).await.status, 204);
-    assert_eq!(patch(&h, &small, 0, &data_s).await.status, 204);
-    let r = call(&h, empty(tus(Method::HEAD, &fin))).await;
-    assert_eq!(r.header("upload-offset"), Some("6900"), "{:?}", r.headers);
-    let r = call(&h, empty(http::Request::get(&fin))).await;
-    assert_eq!(r.status, StatusCode::OK);
-    let expected = [&data_a[..], &data_b, &data_a, &data_s].concat();
-    assert!(r.body[..] == expected[..], "{} bytes", r.body.len());
-}
-
-#[tokio::test]
 async fn a_concatenation_that_failed_midway_completes_without_copying_twice() {
     use common::s3::Fault;
     // The copy into part 2 fails, retries and all, the first time round.
@@ -1108,36 +820,318 @@ async fn throttling_is_retried_then_answered_503_with_retry_after() {
     );
 }
 
-#[tokio::test]
-async fn creation_with_upload_and_ranged_downloads_through_the_store() {
-    let Some(store) =
-        common::s3::store("creation_with_upload_and_ranged_downloads_through_the_store").await
-    else {
-        return;
+/// An S3 server the HTTP scenarios below run on, and its part size.
+#[derive(Clone, Copy)]
+struct Server {
+    /// The minimum part size the store is configured with.
+    part: usize,
+    /// A store over a bucket of this server (again: as after a restart).
+    over: fn(&str) -> tower_tus::store::S3Store,
+}
+
+/// moto, with 1 KiB parts.
+const MOTO: Server = Server {
+    part: common::s3::MIN_PART as usize,
+    over: common::s3::over,
+};
+
+/// SeaweedFS, with real 5 MiB parts and every signature checked.
+const SEAWEEDFS: Server = Server {
+    part: 5 << 20,
+    over: |bucket| tower_tus::store::S3Store::new(common::s3::seaweedfs_client(), bucket),
+};
+
+/// Runs `scenario` on moto and on SeaweedFS, each over a fresh bucket.
+macro_rules! on_both_servers {
+    ($($scenario:ident),* $(,)?) => {
+        mod moto {
+            $(#[tokio::test]
+            async fn $scenario() {
+                let Some(store) = crate::common::s3::store(stringify!($scenario)).await else {
+                    return;
+                };
+                super::$scenario(super::MOTO, store.bucket().to_owned()).await;
+            })*
+        }
+        mod seaweedfs {
+            $(#[tokio::test]
+            async fn $scenario() {
+                let Some(store) = crate::common::s3::seaweedfs_store(stringify!($scenario)).await
+                else {
+                    return;
+                };
+                super::$scenario(super::SEAWEEDFS, store.bucket().to_owned()).await;
+            })*
+        }
     };
-    let bucket = store.bucket().to_owned();
-    let h = handler(store);
-    let data = common::pattern(3000);
-    // Creation with the first 2,500 bytes (two parts and a tail).
+}
+
+on_both_servers!(
+    an_upload_across_parts_with_a_restart_between_each_patch,
+    a_deferred_length_keeps_its_tail_at_finish,
+    the_sweep_removes_expired_uploads_from_the_bucket,
+    interrupted_anywhere_within_or_between_parts_the_upload_keeps_what_arrived,
+    downloads_may_go_straight_from_the_bucket_by_a_presigned_url,
+    finals_join_partials_by_copy_and_refuse_small_ones_in_the_middle,
+    creation_with_upload_and_ranged_downloads_through_the_store,
+);
+
+async fn interrupted_anywhere_within_or_between_parts_the_upload_keeps_what_arrived(
+    server: Server,
+    bucket: String,
+) {
+    use tokio::io::AsyncWriteExt;
+    let part = server.part;
+    let data = common::pattern(5 * part + 77);
+    let len = data.len();
+    let url = create(&handler((server.over)(&bucket)), len as u64).await;
+    // Cuts at random (a fixed seed), and on part boundaries.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut cuts: Vec<usize> = (0..4)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            1 + (seed % (len as u64 - 1)) as usize
+        })
+        .chain([2 * part, 3 * part, 3 * part + 1])
+        .collect();
+    cuts.sort();
+    cuts.dedup();
+    let mut at = 0;
+    for cut in cuts {
+        // A new store and server for every cut, as after a restart.
+        let h = handler((server.over)(&bucket));
+        let (addr, listening) = common::serve(h.clone()).await;
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {at}\r\n\
+             Content-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
+            len - at
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&data[at..cut]).await.unwrap();
+        stream.flush().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        drop(stream);
+        common::eventually(30, || {
+            let h = h.clone();
+            let url = url.clone();
+            async move { offset(&h, &url).await == Some(cut as u64) }
+        })
+        .await;
+        listening.abort();
+        at = cut;
+    }
+    let h = handler((server.over)(&bucket));
+    let r = patch(&h, &url, at as u64, &data[at..]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = call(&h, empty(http::Request::get(&url))).await;
+    assert!(r.body[..] == data[..], "{} bytes", r.body.len());
+}
+
+async fn downloads_may_go_straight_from_the_bucket_by_a_presigned_url(
+    server: Server,
+    bucket: String,
+) {
+    use http_body_util::BodyExt;
+    let h = handler((server.over)(&bucket).presigned_downloads(std::time::Duration::from_secs(60)));
+    let data = common::pattern(server.part + 3000);
+    let url = create(&h, data.len() as u64).await;
+    assert_eq!(patch(&h, &url, 0, &data).await.status, 204);
     let r = call(
         &h,
-        common::data(
-            tus(Method::POST, "/files/").header("upload-length", 3000),
-            &data[..2500],
+        empty(http::Request::get(&url).header("range", "bytes=100-199")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    assert!(location.contains("X-Amz-Signature="), "{location}");
+    // The client follows with its own Range; the server checks the signature.
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let res = client
+        .request(
+            http::Request::get(&location)
+                .header("range", "bytes=100-199")
+                .body(http_body_util::Empty::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(body[..] == data[100..200]);
+}
+
+async fn finals_join_partials_by_copy_and_refuse_small_ones_in_the_middle(
+    server: Server,
+    bucket: String,
+) {
+    let part = server.part;
+    let h = handler((server.over)(&bucket));
+    let (len_a, len_b) = (2 * part + 452, part + 776);
+    let small = common::create_partial(&h, 100).await;
+    let a = common::create_partial(&h, len_a).await;
+    let b = common::create_partial(&h, len_b).await;
+    // Below the minimum part size and not last: refused at once.
+    let r = call(
+        &h,
+        empty(tus(Method::POST, "/files/").header("upload-concat", format!("final;{small} {a}"))),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("minimum part size"), "{}", r.text());
+    // Last, a small partial is fine; unfinished partials too
+    // (concatenation-unfinished): the final completes with the last one.
+    let data_a = common::pattern(len_a);
+    let data_b: Vec<u8> = common::pattern(len_b).iter().map(|x| x ^ 0x5a).collect();
+    let data_s = vec![7u8; 100];
+    assert_eq!(patch(&h, &a, 0, &data_a).await.status, 204);
+    let r = call(
+        &h,
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-concat", format!("final;{a} {b} {a} {small}")),
         ),
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    assert_eq!(r.header("upload-offset"), Some("2500"));
+    let fin = r.header("location").unwrap().to_owned();
+    // A restart, then the rest of the partials.
+    let h = handler((server.over)(&bucket));
+    assert_eq!(patch(&h, &b, 0, &data_b).await.status, 204);
+    assert_eq!(patch(&h, &small, 0, &data_s).await.status, 204);
+    let expected = [&data_a[..], &data_b, &data_a, &data_s].concat();
+    let r = call(&h, empty(tus(Method::HEAD, &fin))).await;
+    assert_eq!(
+        r.header("upload-offset"),
+        Some(expected.len().to_string().as_str()),
+        "{:?}",
+        r.headers
+    );
+    let r = call(&h, empty(http::Request::get(&fin))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body[..] == expected[..], "{} bytes", r.body.len());
+}
+
+async fn creation_with_upload_and_ranged_downloads_through_the_store(
+    server: Server,
+    bucket: String,
+) {
+    let part = server.part;
+    let h = handler((server.over)(&bucket));
+    let data = common::pattern(3 * part + 100);
+    let first = 2 * part + 300;
+    // Creation with the first bytes: two parts and a tail.
+    let r = call(
+        &h,
+        common::data(
+            tus(Method::POST, "/files/").header("upload-length", data.len()),
+            &data[..first],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.header("upload-offset"), Some(first.to_string().as_str()));
     let url = r.header("location").unwrap().to_owned();
-    let fresh = handler(common::s3::over(&bucket));
-    assert_eq!(patch(&fresh, &url, 2500, &data[2500..]).await.status, 204);
+    let fresh = handler((server.over)(&bucket));
+    assert_eq!(
+        patch(&fresh, &url, first as u64, &data[first..])
+            .await
+            .status,
+        204
+    );
+    let (from, to) = (part - 10, 2 * part + 9);
     let r = call(
         &fresh,
-        empty(http::Request::get(&url).header("range", "bytes=1000-2099")),
+        empty(http::Request::get(&url).header("range", format!("bytes={from}-{to}"))),
     )
     .await;
     assert_eq!(r.status, StatusCode::PARTIAL_CONTENT, "{}", r.text());
-    assert_eq!(r.header("content-range"), Some("bytes 1000-2099/3000"));
-    assert!(r.body[..] == data[1000..2100]);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes {from}-{to}/{}", data.len()).as_str())
+    );
+    assert!(r.body[..] == data[from..=to]);
+}
+
+async fn an_upload_across_parts_with_a_restart_between_each_patch(server: Server, bucket: String) {
+    let part = server.part;
+    let data = common::pattern(5 * part - 120);
+    let url = create(&handler((server.over)(&bucket)), data.len() as u64).await;
+    // PATCHes cut anywhere, each through a new store as after a restart.
+    let mut at = 0;
+    for len in [700, part + 800, 1, part - 1, data.len() - 2 * part - 1500] {
+        let h = handler((server.over)(&bucket));
+        let r = patch(&h, &url, at as u64, &data[at..at + len]).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+        at += len;
+        assert_eq!(r.header("upload-offset"), Some(at.to_string().as_str()));
+        assert_eq!(offset(&h, &url).await, Some(at as u64));
+    }
+    assert_eq!(at, data.len());
+    let body = call(
+        &handler((server.over)(&bucket)),
+        empty(http::Request::get(&url)),
+    )
+    .await
+    .body;
+    assert!(body[..] == data[..], "the object holds the bytes in order");
+}
+
+async fn a_deferred_length_keeps_its_tail_at_finish(server: Server, bucket: String) {
+    let h = handler((server.over)(&bucket));
+    let url = create_deferred(&h).await;
+    let data = common::pattern(2 * server.part + 452);
+    let len = data.len();
+    assert_eq!(
+        patch(&h, &url, 0, &data).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // The length, declared at the end: the 452-byte tail is the last part.
+    let r = call(
+        &h,
+        common::data(
+            tus(Method::PATCH, &url)
+                .header("upload-offset", len)
+                .header("upload-length", len),
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = call(
+        &handler((server.over)(&bucket)),
+        empty(http::Request::get(&url)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body[..] == data[..], "{} bytes", r.body.len());
+}
+
+async fn the_sweep_removes_expired_uploads_from_the_bucket(server: Server, bucket: String) {
+    let mut composer = StoreComposer::new();
+    (server.over)(&bucket).use_in(&mut composer);
+    let h = UploadHandler::new(
+        Config::new(composer).expire_after(std::time::Duration::from_millis(1500)),
+    );
+    let old = create(&h, 2 * server.part as u64).await;
+    let first = common::pattern(server.part + 500);
+    assert_eq!(patch(&h, &old, 0, &first).await.status, 204);
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    let fresh = create(&h, 10).await;
+    let report = h.sweep().await.unwrap();
+    assert_eq!(report.expired, 1);
+    assert_eq!(offset(&h, &old).await, None);
+    assert_eq!(offset(&h, &fresh).await, Some(0));
+    let listed = (server.over)(&bucket);
+    let object = common::id_of(&old).split('+').next().unwrap().to_owned();
+    let ids = listed.list_uploads().await.unwrap();
+    assert_eq!(
+        ids,
+        vec![common::id_of(&fresh)],
+        "only the fresh upload is left"
+    );
+    assert!(!ids.iter().any(|id| id.starts_with(&object)));
 }
