@@ -60,7 +60,9 @@ fn moto() -> &'static str {
 const SEAWEED_KEY: (&str, &str) = ("tus-test-key", "tus-test-secret");
 
 /// SeaweedFS's S3 endpoint (`weed mini`: master, volume server, filer and
-/// S3 gateway in one process), every component on a port of its own.
+/// S3 gateway in one process), every component on a port of its own. Each
+/// test's bucket takes volumes of its own: their number is not left to the
+/// free disk space, which would cap the buckets at a few dozen.
 fn seaweedfs() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| {
@@ -81,6 +83,7 @@ fn seaweedfs() -> &'static str {
         let args = format!(
             "-logtostderr=false mini -dir={d} -ip=127.0.0.1 -ip.bind=127.0.0.1 \
              -master.telemetry=false -admin.ui=false -webdav=false \
+             -volume.max=500 -master.volumeSizeLimitMB=64 \
              -s3.port={s3} -s3.port.grpc={s3g} -s3.port.iceberg=0 -s3.port.lance=0 \
              -master.port={mp} -master.port.grpc={mg} -volume.port={vp} -volume.port.grpc={vg} \
              -filer.port={fp} -filer.port.grpc={fg} -admin.port={ap} -admin.port.grpc={ag} \
