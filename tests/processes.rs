@@ -321,18 +321,25 @@ async fn verified_patch(addr: SocketAddr, url: &str, offset: usize, bytes: &[u8]
     (status, reply)
 }
 
+/// The file size limit of the disk-full tests.
+const LIMIT: usize = 1 << 20;
+
 /// `tusd` unable to grow a file past 1 MiB, an upload of 3 MiB, and its
-/// first 512 KiB in, verified: the state both disk-full tests start from.
-async fn half_a_mib_in_under_a_one_mib_limit()
--> (common::tusd::Tusd, tempfile::TempDir, String, Vec<u8>) {
-    const LIMIT: usize = 1 << 20;
+/// first 512 KiB in, verified: the state both disk-full tests start from
+/// (`None`, skipped loudly, without `prlimit`).
+async fn half_a_mib_in_under_a_one_mib_limit(
+    test: &str,
+) -> Option<(common::tusd::Tusd, tempfile::TempDir, String, Vec<u8>)> {
+    if !common::tools::present(test, "prlimit") {
+        return None;
+    }
     let (tusd, dir) = tusd_under_file_size_limit(LIMIT);
     let addr = tusd.addr;
     let url = create(addr, "Upload-Length: 3145728\r\n").await;
     let data = pattern(3 << 20);
     let (status, reply) = verified_patch(addr, &url, 0, &data[..LIMIT / 2]).await;
     assert_eq!(status, 204, "{reply}");
-    (tusd, dir, url, data)
+    Some((tusd, dir, url, data))
 }
 
 /// `tusd` over a fresh folder, unable to grow any file past `limit` bytes
@@ -352,15 +359,14 @@ fn tusd_under_file_size_limit(limit: usize) -> (common::tusd::Tusd, tempfile::Te
 
 #[tokio::test]
 async fn a_disk_that_fills_while_a_verified_chunk_is_committed_leaves_the_upload_as_it_was() {
-    if !common::tools::present(
+    let Some((tusd, dir, url, data)) = half_a_mib_in_under_a_one_mib_limit(
         "a_disk_that_fills_while_a_verified_chunk_is_committed_leaves_the_upload_as_it_was",
-        "prlimit",
-    ) {
+    )
+    .await
+    else {
         return;
-    }
-    let (tusd, dir, url, data) = half_a_mib_in_under_a_one_mib_limit().await;
+    };
     let (addr, id) = (tusd.addr, url.rsplit('/').next().unwrap().to_owned());
-    const LIMIT: usize = 1 << 20;
     let first = &data[..LIMIT / 2];
     // Staged whole (it is below the limit), then the upload's data file
     // fills at the limit halfway through taking it in.
@@ -377,15 +383,14 @@ async fn a_disk_that_fills_while_a_verified_chunk_is_committed_leaves_the_upload
 
 #[tokio::test]
 async fn a_disk_that_fills_while_a_checksummed_chunk_is_staged_leaves_the_upload_as_it_was() {
-    if !common::tools::present(
+    let Some((tusd, dir, url, data)) = half_a_mib_in_under_a_one_mib_limit(
         "a_disk_that_fills_while_a_checksummed_chunk_is_staged_leaves_the_upload_as_it_was",
-        "prlimit",
-    ) {
+    )
+    .await
+    else {
         return;
-    }
-    let (tusd, dir, url, data) = half_a_mib_in_under_a_one_mib_limit().await;
+    };
     let (addr, id) = (tusd.addr, url.rsplit('/').next().unwrap().to_owned());
-    const LIMIT: usize = 1 << 20;
     let first = &data[..LIMIT / 2];
 
     // The next one cannot be staged whole: the store fails midway.

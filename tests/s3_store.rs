@@ -64,6 +64,63 @@ async fn stored_info(bucket: &str, url: &str) -> String {
     String::from_utf8(got.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
 }
 
+/// Writes upload `object` of `size` bytes into `bucket` as tusd's s3store
+/// leaves it: `parts` uploaded, `tail` in a `.part` without a marker, and
+/// tusd's `.info` (`metadata` as its JSON). Its URL.
+async fn tusd_made(
+    bucket: &str,
+    object: &str,
+    size: u64,
+    metadata: &str,
+    parts: &[&[u8]],
+    tail: &[u8],
+) -> String {
+    let client = common::s3::client();
+    let multipart = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(object)
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    for (i, part) in parts.iter().enumerate() {
+        client
+            .upload_part()
+            .bucket(bucket)
+            .key(object)
+            .upload_id(&multipart)
+            .part_number(i as i32 + 1)
+            .body(part.to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(format!("{object}.part"))
+        .body(tail.to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let id = format!("{object}+{multipart}");
+    let info = format!(
+        r#"{{"ID":"{id}","Size":{size},"SizeIsDeferred":false,"Offset":0,"MetaData":{metadata},"IsPartial":false,"IsFinal":false,"PartialUploads":null,"Storage":{{"Type":"s3store","Bucket":"{bucket}","Key":"{object}"}}}}"#
+    );
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(format!("{object}.info"))
+        .body(info.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    format!("/files/{id}")
+}
+
 fn handler(store: tower_tus::store::S3Store) -> UploadHandler {
     let mut composer = StoreComposer::new();
     store.use_in(&mut composer);
@@ -112,52 +169,18 @@ async fn a_bucket_prepared_in_tusd_s_layout_is_served() {
         return;
     };
     let bucket = store.bucket().to_owned();
-    let client = common::s3::client();
     let data = common::pattern(2000);
     // What tusd leaves after 1,324 bytes: one part and a tail without a marker.
-    let multipart = client
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("obj")
-        .send()
-        .await
-        .unwrap()
-        .upload_id()
-        .unwrap()
-        .to_owned();
-    client
-        .upload_part()
-        .bucket(&bucket)
-        .key("obj")
-        .upload_id(&multipart)
-        .part_number(1)
-        .body(data[..1024].to_vec().into())
-        .send()
-        .await
-        .unwrap();
-    client
-        .put_object()
-        .bucket(&bucket)
-        .key("obj.part")
-        .body(data[1024..1324].to_vec().into())
-        .send()
-        .await
-        .unwrap();
-    let id = format!("obj+{multipart}");
-    let info = format!(
-        r#"{{"ID":"{id}","Size":2000,"SizeIsDeferred":false,"Offset":0,"MetaData":{{"filename":"tusd.bin"}},"IsPartial":false,"IsFinal":false,"PartialUploads":null,"Storage":{{"Type":"s3store","Bucket":"{bucket}","Key":"obj"}}}}"#
-    );
-    client
-        .put_object()
-        .bucket(&bucket)
-        .key("obj.info")
-        .body(info.into_bytes().into())
-        .send()
-        .await
-        .unwrap();
-
+    let url = tusd_made(
+        &bucket,
+        "obj",
+        2000,
+        r#"{"filename":"tusd.bin"}"#,
+        &[&data[..1024]],
+        &data[1024..1324],
+    )
+    .await;
     let h = handler(store);
-    let url = format!("/files/{id}");
     assert_eq!(offset(&h, &url).await, Some(1324));
     let r = patch(&h, &url, 1324, &data[1324..]).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
@@ -301,37 +324,7 @@ async fn tusd_s_unmarked_tail_never_counts_twice_after_a_failed_delete() {
     let client = common::s3::client();
     let data = common::pattern(3000);
     // tusd's state after 300 bytes: no part, a tail without a marker.
-    let multipart = client
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("t")
-        .send()
-        .await
-        .unwrap()
-        .upload_id()
-        .unwrap()
-        .to_owned();
-    client
-        .put_object()
-        .bucket(&bucket)
-        .key("t.part")
-        .body(data[..300].to_vec().into())
-        .send()
-        .await
-        .unwrap();
-    let id = format!("t+{multipart}");
-    let info = format!(
-        r#"{{"ID":"{id}","Size":3000,"SizeIsDeferred":false,"Offset":0,"MetaData":{{}},"IsPartial":false,"IsFinal":false,"PartialUploads":null,"Storage":{{"Type":"s3store","Bucket":"{bucket}","Key":"t"}}}}"#
-    );
-    client
-        .put_object()
-        .bucket(&bucket)
-        .key("t.info")
-        .body(info.into_bytes().into())
-        .send()
-        .await
-        .unwrap();
-    let url = format!("/files/{id}");
+    let url = tusd_made(&bucket, "t", 3000, "{}", &[], &data[..300]).await;
     let h = handler(store);
     // The tail goes into part 1, the PATCH ends on a part's end, and
     // deleting the `.part` fails: it stays, and must not count again.

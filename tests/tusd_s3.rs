@@ -10,6 +10,18 @@ use common::{header_of, pattern, raw, read_response, tools};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+/// A fresh SeaweedFS bucket and a folder for `test`, unless what it
+/// `needs` is missing (then it is skipped, loudly).
+async fn bucket_and_folder(test: &str, needs: &str) -> Option<(String, tempfile::TempDir)> {
+    if !tools::wanted(test, needs) {
+        return None;
+    }
+    Some((
+        common::s3::seaweedfs_bucket().await,
+        tempfile::tempdir().unwrap(),
+    ))
+}
+
 /// tusd over `bucket`, with tusd's own S3 flags.
 fn tusd(bucket: &str, dir: &std::path::Path) -> Tusd {
     tusd_with(bucket, dir, &[])
@@ -65,14 +77,14 @@ fn patch(addr: SocketAddr, url: &str, at: usize, len: usize) -> String {
 
 #[tokio::test]
 async fn tusd_keeps_uploads_in_s3_and_survives_kill_9_mid_patch() {
-    if !tools::wanted(
+    let Some((bucket, dir)) = bucket_and_folder(
         "tusd_keeps_uploads_in_s3_and_survives_kill_9_mid_patch",
         "Python and SeaweedFS (an S3 server)",
-    ) {
+    )
+    .await
+    else {
         return;
-    }
-    let bucket = common::s3::seaweedfs_bucket().await;
-    let dir = tempfile::tempdir().unwrap();
+    };
     let data = pattern((11 << 20) + 321);
     let first = tusd(&bucket, dir.path());
     let addr = first.addr;
@@ -171,15 +183,15 @@ async fn a_bucket_that_cannot_be_reached_stops_tusd_at_start_up() {
 
 #[tokio::test]
 async fn tus_js_client_cut_mid_body_resumes_through_tusd_on_s3() {
-    if !tools::wanted(
+    let Some((bucket, dir)) = bucket_and_folder(
         "tus_js_client_cut_mid_body_resumes_through_tusd_on_s3",
         "Node.js, tus-js-client, Python and SeaweedFS",
-    ) {
+    )
+    .await
+    else {
         return;
-    }
+    };
     tools::install(tools::Clients::Node);
-    let bucket = common::s3::seaweedfs_bucket().await;
-    let dir = tempfile::tempdir().unwrap();
     let t = tusd(&bucket, dir.path());
     let file = dir.path().join("file.bin");
     std::fs::write(&file, pattern((8 << 20) + 12_345)).unwrap();
@@ -203,14 +215,14 @@ async fn tus_js_client_cut_mid_body_resumes_through_tusd_on_s3() {
 
 #[tokio::test]
 async fn tusd_s_part_buffering_flags_take_effect() {
-    if !tools::wanted(
+    let Some((bucket, dir)) = bucket_and_folder(
         "tusd_s_part_buffering_flags_take_effect",
         "Python and SeaweedFS (an S3 server)",
-    ) {
+    )
+    .await
+    else {
         return;
-    }
-    let bucket = common::s3::seaweedfs_bucket().await;
-    let dir = tempfile::tempdir().unwrap();
+    };
     let spill = dir.path().join("spill");
     let data = pattern((6 << 20) + 5);
     // No memory for part buffers: every part goes through the spill folder,
@@ -278,11 +290,9 @@ async fn tusd_s_part_buffering_flags_take_effect() {
 /// Runs a scenario of `interop/tuspy-client.py` against `tusd` on S3; the
 /// scenario checks the bytes by GET itself.
 async fn tuspy_through_tusd_on_s3(test: &str, scenario: &str) {
-    if !tools::wanted(test, "Python, tuspy and SeaweedFS") {
+    let Some((bucket, dir)) = bucket_and_folder(test, "Python, tuspy and SeaweedFS").await else {
         return;
-    }
-    let bucket = common::s3::seaweedfs_bucket().await;
-    let dir = tempfile::tempdir().unwrap();
+    };
     let t = tusd(&bucket, dir.path());
     let file = dir.path().join("file.bin");
     std::fs::write(&file, pattern((11 << 20) + 4321)).unwrap();
