@@ -6,6 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::s3::Server;
 use common::{call, create, empty, offset, patch, tus};
 use http::{Method, StatusCode};
 use tower_tus::store::DataStore;
@@ -41,9 +42,9 @@ async fn create_deferred(h: &UploadHandler) -> String {
 }
 
 /// Upload `url`'s bytes, read through a new store over `bucket`.
-async fn downloaded(bucket: &str, url: &str) -> bytes::Bytes {
+async fn downloaded(server: Server, bucket: &str, url: &str) -> bytes::Bytes {
     let r = call(
-        &handler(common::s3::over(bucket)),
+        &handler(server.over(bucket)),
         empty(http::Request::get(url)),
     )
     .await;
@@ -52,9 +53,10 @@ async fn downloaded(bucket: &str, url: &str) -> bytes::Bytes {
 }
 
 /// The `.info` of upload `url` in `bucket`, as stored.
-async fn stored_info(bucket: &str, url: &str) -> String {
+async fn stored_info(server: Server, bucket: &str, url: &str) -> String {
     let key = format!("{}.info", common::id_of(url).split('+').next().unwrap());
-    let got = common::s3::client()
+    let got = server
+        .client()
         .get_object()
         .bucket(bucket)
         .key(key)
@@ -64,18 +66,17 @@ async fn stored_info(bucket: &str, url: &str) -> String {
     String::from_utf8(got.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
 }
 
-/// Writes upload `object` of `size` bytes into `bucket` as tusd's s3store
-/// leaves it: `parts` uploaded, `tail` in a `.part` without a marker, and
-/// tusd's `.info` (`metadata` as its JSON). Its URL.
+/// Writes upload `object` into `bucket` as tusd's s3store leaves it: of
+/// `size` bytes, `parts` uploaded, `tail` in a `.part` without a marker,
+/// and tusd's `.info` (`metadata` as its JSON). Its URL.
 async fn tusd_made(
+    server: Server,
     bucket: &str,
     object: &str,
-    size: u64,
     metadata: &str,
-    parts: &[&[u8]],
-    tail: &[u8],
+    (size, parts, tail): (usize, &[&[u8]], &[u8]),
 ) -> String {
-    let client = common::s3::client();
+    let client = server.client();
     let multipart = client
         .create_multipart_upload()
         .bucket(bucket)
@@ -127,12 +128,8 @@ fn handler(store: tower_tus::store::S3Store) -> UploadHandler {
     UploadHandler::new(Config::new(composer))
 }
 
-#[tokio::test]
-async fn downloads_wait_for_the_upload_to_finish() {
-    let Some(store) = common::s3::store("downloads_wait_for_the_upload_to_finish").await else {
-        return;
-    };
-    let h = handler(store);
+async fn downloads_wait_for_the_upload_to_finish(server: Server, bucket: String) {
+    let h = handler(server.over(&bucket));
     let url = create(&h, 10).await;
     assert_eq!(
         patch(&h, &url, 0, b"01234").await.status,
@@ -143,12 +140,8 @@ async fn downloads_wait_for_the_upload_to_finish() {
     assert!(r.text().contains("not finished"));
 }
 
-#[tokio::test]
-async fn ids_carry_the_multipart_upload_as_tusd_s_do() {
-    let Some(store) = common::s3::store("ids_carry_the_multipart_upload_as_tusd_s_do").await else {
-        return;
-    };
-    let store: Arc<dyn DataStore> = Arc::new(store);
+async fn ids_carry_the_multipart_upload_as_tusd_s_do(server: Server, bucket: String) {
+    let store: Arc<dyn DataStore> = Arc::new(server.over(&bucket));
     let upload = store
         .new_upload(tower_tus::FileInfo::new("abc").with_size(Some(3)))
         .await
@@ -162,30 +155,25 @@ async fn ids_carry_the_multipart_upload_as_tusd_s_do() {
     );
 }
 
-#[tokio::test]
-async fn a_bucket_prepared_in_tusd_s_layout_is_served() {
-    let Some(store) = common::s3::store("a_bucket_prepared_in_tusd_s_layout_is_served").await
-    else {
-        return;
-    };
-    let bucket = store.bucket().to_owned();
-    let data = common::pattern(2000);
-    // What tusd leaves after 1,324 bytes: one part and a tail without a marker.
+async fn a_bucket_prepared_in_tusd_s_layout_is_served(server: Server, bucket: String) {
+    let part = server.part();
+    let data = common::pattern(2 * part - 48);
+    let cut = part + 300;
+    // What tusd leaves after one part and 300 bytes: the tail has no marker.
     let url = tusd_made(
+        server,
         &bucket,
         "obj",
-        2000,
         r#"{"filename":"tusd.bin"}"#,
-        &[&data[..1024]],
-        &data[1024..1324],
+        (data.len(), &[&data[..part]], &data[part..cut]),
     )
     .await;
-    let h = handler(store);
-    assert_eq!(offset(&h, &url).await, Some(1324));
-    let r = patch(&h, &url, 1324, &data[1324..]).await;
+    let h = handler(server.over(&bucket));
+    assert_eq!(offset(&h, &url).await, Some(cut as u64));
+    let r = patch(&h, &url, cut as u64, &data[cut..]).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let r = call(
-        &handler(common::s3::over(&bucket)),
+        &handler(server.over(&bucket)),
         empty(http::Request::get(&url)),
     )
     .await;
@@ -198,14 +186,14 @@ async fn more_parts_than_one_listing_page_holds() {
     let Some(store) = common::s3::store("more_parts_than_one_listing_page_holds").await else {
         return;
     };
-    let bucket = store.bucket().to_owned();
+    let (server, bucket) = (Server::Moto, store.bucket().to_owned());
     // 1,100 parts of 1 KiB: ListParts answers 1,000 at a time.
     let data = common::pattern(1100 * 1024 + 10);
     let h = handler(store);
     let url = create(&h, data.len() as u64 + 1).await;
     let r = patch(&h, &url, 0, &data).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    let fresh = handler(common::s3::over(&bucket));
+    let fresh = handler(server.over(&bucket));
     assert_eq!(offset(&fresh, &url).await, Some(data.len() as u64));
     let r = patch(&fresh, &url, data.len() as u64, b"!").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
@@ -214,12 +202,9 @@ async fn more_parts_than_one_listing_page_holds() {
     assert!(r.body[..data.len()] == data[..] && r.body[data.len()] == b'!');
 }
 
-#[tokio::test]
-async fn an_object_id_with_a_plus_is_refused() {
-    let Some(store) = common::s3::store("an_object_id_with_a_plus_is_refused").await else {
-        return;
-    };
-    let err = store
+async fn an_object_id_with_a_plus_is_refused(server: Server, bucket: String) {
+    let err = server
+        .over(&bucket)
         .new_upload(tower_tus::FileInfo::new("a+b").with_size(Some(1)))
         .await
         .map(|_| ())
@@ -227,15 +212,8 @@ async fn an_object_id_with_a_plus_is_refused() {
     assert!(matches!(err, tower_tus::StoreError::Conflict(_)), "{err:?}");
 }
 
-#[tokio::test]
-async fn the_object_carries_filetype_and_metadata_as_tusd_s_do() {
-    let Some(store) =
-        common::s3::store("the_object_carries_filetype_and_metadata_as_tusd_s_do").await
-    else {
-        return;
-    };
-    let bucket = store.bucket().to_owned();
-    let h = handler(store);
+async fn the_object_carries_filetype_and_metadata_as_tusd_s_do(server: Server, bucket: String) {
+    let h = handler(server.over(&bucket));
     // filetype "text/plain", filename "é.txt" (not ASCII: replaced, as tusd does)
     let r = call(
         &h,
@@ -256,7 +234,8 @@ async fn the_object_carries_filetype_and_metadata_as_tusd_s_do() {
         StatusCode::NO_CONTENT
     );
     let object = url.rsplit('/').next().unwrap().split('+').next().unwrap();
-    let head = common::s3::client()
+    let head = server
+        .client()
         .head_object()
         .bucket(&bucket)
         .key(object)
@@ -281,18 +260,12 @@ fn rule(method: &'static str, needle: &str, fault: common::s3::Fault) -> common:
     }
 }
 
-#[tokio::test]
-async fn a_tail_that_cannot_be_deleted_never_counts_twice() {
+async fn a_tail_that_cannot_be_deleted_never_counts_twice(server: Server, bucket: String) {
     use common::s3::Fault;
     // Every deletion of a `.part` fails, retries and all.
-    let Some((store, bucket)) = common::s3::faulty_store(
-        "a_tail_that_cannot_be_deleted_never_counts_twice",
-        vec![rule("DELETE", ".part", Fault::Refuse)],
-    )
-    .await
-    else {
-        return;
-    };
+    let (store, _) = server
+        .watched(&bucket, vec![rule("DELETE", ".part", Fault::Refuse)])
+        .await;
     // Below one part: the tail and the rest make the only, last part.
     let data = common::pattern(500);
     let h = handler(store);
@@ -304,33 +277,32 @@ async fn a_tail_that_cannot_be_deleted_never_counts_twice() {
     let r = patch(&h, &url, 300, &data[300..]).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     assert_eq!(r.header("upload-offset"), Some("500"));
-    let fresh = handler(common::s3::over(&bucket));
+    let fresh = handler(server.over(&bucket));
     assert_eq!(offset(&fresh, &url).await, Some(500));
     let r = call(&fresh, empty(http::Request::get(&url))).await;
     assert!(r.body[..] == data[..], "{} bytes", r.body.len());
 }
 
-#[tokio::test]
-async fn tusd_s_unmarked_tail_never_counts_twice_after_a_failed_delete() {
+async fn tusd_s_unmarked_tail_never_counts_twice_after_a_failed_delete(
+    server: Server,
+    bucket: String,
+) {
     use common::s3::Fault;
-    let Some((store, bucket)) = common::s3::faulty_store(
-        "tusd_s_unmarked_tail_never_counts_twice_after_a_failed_delete",
-        vec![rule("DELETE", ".part", Fault::Refuse)],
-    )
-    .await
-    else {
-        return;
-    };
-    let client = common::s3::client();
-    let data = common::pattern(3000);
+    let (store, _) = server
+        .watched(&bucket, vec![rule("DELETE", ".part", Fault::Refuse)])
+        .await;
+    let client = server.client();
+    let part = server.part();
+    let data = common::pattern(3 * part - 72);
     // tusd's state after 300 bytes: no part, a tail without a marker.
-    let url = tusd_made(&bucket, "t", 3000, "{}", &[], &data[..300]).await;
+    let url = tusd_made(server, &bucket, "t", "{}", (data.len(), &[], &data[..300])).await;
     let h = handler(store);
     // The tail goes into part 1, the PATCH ends on a part's end, and
     // deleting the `.part` fails: it stays, and must not count again.
-    let r = patch(&h, &url, 300, &data[300..2048]).await;
+    let r = patch(&h, &url, 300, &data[300..2 * part]).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    assert_eq!(r.header("upload-offset"), Some("2048"));
+    let end = (2 * part).to_string();
+    assert_eq!(r.header("upload-offset"), Some(end.as_str()));
     let left = client
         .head_object()
         .bucket(&bucket)
@@ -339,41 +311,38 @@ async fn tusd_s_unmarked_tail_never_counts_twice_after_a_failed_delete() {
         .await;
     assert!(left.is_ok(), "the `.part` is still there");
     assert_eq!(
-        offset(&handler(common::s3::over(&bucket)), &url).await,
-        Some(2048)
+        offset(&handler(server.over(&bucket)), &url).await,
+        Some(2 * part as u64)
     );
 }
 
-#[tokio::test]
-async fn a_completion_whose_answer_was_lost_still_finishes() {
+async fn a_completion_whose_answer_was_lost_still_finishes(server: Server, bucket: String) {
     use common::s3::Fault;
     // CompleteMultipartUpload is a POST with `uploadId=`: carried out once
     // and answered 500, so the client retries, and the retry hears that the
     // multipart upload is gone.
-    let Some((store, bucket)) = common::s3::faulty_store(
-        "a_completion_whose_answer_was_lost_still_finishes",
-        vec![
-            common::s3::Rule {
-                times: 1,
-                ..rule("POST", "uploadId=", Fault::LoseAnswer)
-            },
-            common::s3::Rule {
-                times: 1,
-                ..rule("POST", "uploadId=", Fault::NoSuchUpload)
-            },
-        ],
-    )
-    .await
-    else {
-        return;
-    };
-    let data = common::pattern(2500);
+    let (store, _) = server
+        .watched(
+            &bucket,
+            vec![
+                common::s3::Rule {
+                    times: 1,
+                    ..rule("POST", "uploadId=", Fault::LoseAnswer)
+                },
+                common::s3::Rule {
+                    times: 1,
+                    ..rule("POST", "uploadId=", Fault::NoSuchUpload)
+                },
+            ],
+        )
+        .await;
+    let data = common::pattern(2 * server.part() + 452);
     let h = handler(store);
-    let url = create(&h, 2500).await;
+    let url = create(&h, data.len() as u64).await;
     let r = patch(&h, &url, 0, &data).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let r = call(
-        &handler(common::s3::over(&bucket)),
+        &handler(server.over(&bucket)),
         empty(http::Request::get(&url)),
     )
     .await;
@@ -381,20 +350,14 @@ async fn a_completion_whose_answer_was_lost_still_finishes() {
     assert!(r.body[..] == data[..]);
 }
 
-#[tokio::test]
-async fn parts_go_up_several_at_once_never_more_than_configured() {
+async fn parts_go_up_several_at_once_never_more_than_configured(server: Server, bucket: String) {
     use common::s3::Fault;
     // Each part upload takes a while, so uploads overlap when they can.
-    let Some((store, bucket, traffic)) = common::s3::watched_store(
-        "parts_go_up_several_at_once_never_more_than_configured",
-        vec![rule("PUT", "partNumber=", Fault::Delay(150))],
-    )
-    .await
-    else {
-        return;
-    };
+    let (store, traffic) = server
+        .watched(&bucket, vec![rule("PUT", "partNumber=", Fault::Delay(150))])
+        .await;
     let h = handler(store.concurrent_part_uploads(3));
-    let data = common::pattern(8 * 1024 + 100);
+    let data = common::pattern(8 * server.part() + 100);
     let url = create(&h, data.len() as u64).await;
     let r = patch(&h, &url, 0, &data).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
@@ -402,31 +365,30 @@ async fn parts_go_up_several_at_once_never_more_than_configured() {
     let mut accepted = traffic.parts_accepted();
     accepted.sort();
     assert_eq!(accepted, (1..=9).collect::<Vec<_>>());
-    assert!(downloaded(&bucket, &url).await[..] == data[..]);
+    assert!(downloaded(server, &bucket, &url).await[..] == data[..]);
 }
 
-#[tokio::test]
-async fn the_body_waits_while_its_parts_cannot_drain() {
+async fn the_body_waits_while_its_parts_cannot_drain(server: Server, bucket: String) {
     use common::s3::Fault;
-    let Some((store, bucket, _)) = common::s3::watched_store(
-        "the_body_waits_while_its_parts_cannot_drain",
-        // The first part takes 3 s; with one upload at a time, the others wait.
-        vec![common::s3::Rule {
-            times: 1,
-            ..rule("PUT", "partNumber=", Fault::Delay(3000))
-        }],
-    )
-    .await
-    else {
-        return;
-    };
+    let (store, _) = server
+        .watched(
+            &bucket,
+            // The first part takes 3 s; with one upload at a time, the others wait.
+            vec![common::s3::Rule {
+                times: 1,
+                ..rule("PUT", "partNumber=", Fault::Delay(3000))
+            }],
+        )
+        .await;
     let h = handler(store.concurrent_part_uploads(1).max_buffered_parts(2));
-    let data = common::pattern(64 * 1024);
+    // Chunks of one part each.
+    let part = server.part();
+    let data = common::pattern(32 * part);
     let url = create(&h, data.len() as u64).await;
     let (tx, reply) = common::streaming_patch(&h, &url);
     let mut sent = 0;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
-    for chunk in data.chunks(1024) {
+    for chunk in data.chunks(part) {
         let chunk = bytes::Bytes::copy_from_slice(chunk);
         match tokio::time::timeout_at(deadline, tx.send(chunk)).await {
             Ok(sent_ok) => {
@@ -440,34 +402,33 @@ async fn the_body_waits_while_its_parts_cannot_drain() {
     // it fills. Everything else waits.
     assert!(
         sent <= 16 + 3 + 2,
-        "{sent} KiB went in while no part drained"
+        "{sent} parts went in while no part drained"
     );
-    for chunk in data.chunks(1024).skip(sent) {
+    for chunk in data.chunks(part).skip(sent) {
         tx.send(bytes::Bytes::copy_from_slice(chunk)).await.unwrap();
     }
     drop(tx);
     let r = reply.await.unwrap();
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    assert!(downloaded(&bucket, &url).await[..] == data[..]);
+    assert!(downloaded(server, &bucket, &url).await[..] == data[..]);
 }
 
-#[tokio::test]
-async fn part_buffers_stay_within_the_memory_budget_and_spill_to_files() {
+async fn part_buffers_stay_within_the_memory_budget_and_spill_to_files(
+    server: Server,
+    bucket: String,
+) {
     use common::s3::Fault;
-    let Some((store, bucket, _)) = common::s3::watched_store(
-        "part_buffers_stay_within_the_memory_budget_and_spill_to_files",
-        vec![rule("PUT", "partNumber=", Fault::Delay(100))],
-    )
-    .await
-    else {
-        return;
-    };
+    let (store, _) = server
+        .watched(&bucket, vec![rule("PUT", "partNumber=", Fault::Delay(100))])
+        .await;
     let spill = tempfile::tempdir().unwrap();
-    let store = store.memory_budget(4 * 1024).spill_dir(spill.path());
+    let part = server.part();
+    let budget = 4 * part;
+    let store = store.memory_budget(budget as u64).spill_dir(spill.path());
     let h = handler(store.clone());
     // Fifty uploads at once, each of several parts.
     let data: Vec<Vec<u8>> = (0..50)
-        .map(|i| common::pattern(6 * 1024 + i * 10))
+        .map(|i| common::pattern(2 * part + 1 + i * 10))
         .collect();
     let mut urls = Vec::new();
     for d in &data {
@@ -501,40 +462,35 @@ async fn part_buffers_stay_within_the_memory_budget_and_spill_to_files() {
     }
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let (most, spilled) = watch.await.unwrap();
-    assert!(most <= 4 * 1024, "{most} bytes in memory");
+    assert!(most <= budget as u64, "{most} bytes in memory");
     assert!(most > 0 && spilled > 0, "memory {most}, files {spilled}");
     assert_eq!(store.buffered_bytes(), 0);
     assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);
-    let fresh = handler(common::s3::over(&bucket));
+    let fresh = handler(server.over(&bucket));
     for (url, d) in urls.iter().zip(&data) {
         let r = call(&fresh, empty(http::Request::get(url))).await;
         assert!(r.body[..] == d[..]);
     }
 }
 
-#[tokio::test]
-async fn a_failed_part_leaves_a_hole_that_later_parts_never_cover() {
+async fn a_failed_part_leaves_a_hole_that_later_parts_never_cover(server: Server, bucket: String) {
     use common::s3::Fault;
     // Part 1 fails for good; parts 2 to 4 of the same PATCH go through.
-    let Some((store, bucket, traffic)) = common::s3::watched_store(
-        "a_failed_part_leaves_a_hole_that_later_parts_never_cover",
-        vec![rule("PUT", "partNumber=1&", Fault::Refuse)],
-    )
-    .await
-    else {
-        return;
-    };
-    let data = common::pattern(5000);
+    let (store, traffic) = server
+        .watched(&bucket, vec![rule("PUT", "partNumber=1&", Fault::Refuse)])
+        .await;
+    let part = server.part();
+    let data = common::pattern(5 * part - 120);
     let h = handler(store);
-    let url = create(&h, 5000).await;
+    let url = create(&h, data.len() as u64).await;
     // 300 bytes: the tail, which part 1 would have taken in.
     assert_eq!(patch(&h, &url, 0, &data[..300]).await.status, 204);
-    let r = patch(&h, &url, 300, &data[300..4300]).await;
+    let r = patch(&h, &url, 300, &data[300..4 * part + 204]).await;
     assert!(r.status.is_server_error(), "{} {}", r.status, r.text());
     // The tail still counts: no part holds its bytes.
-    let fresh = handler(common::s3::over(&bucket));
+    let fresh = handler(server.over(&bucket));
     assert_eq!(offset(&fresh, &url).await, Some(300));
-    let info = stored_info(&bucket, &url).await;
+    let info = stored_info(server, &bucket, &url).await;
     assert!(info.contains(r#""DeadParts":"1-4""#), "{info}");
     let r = patch(&fresh, &url, 300, &data[300..]).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
@@ -551,29 +507,28 @@ async fn a_failed_part_leaves_a_hole_that_later_parts_never_cover() {
     );
 }
 
-#[tokio::test]
-async fn a_hole_left_unrecorded_is_found_by_the_next_load() {
+async fn a_hole_left_unrecorded_is_found_by_the_next_load(server: Server, bucket: String) {
     use common::s3::Fault;
     // Part 1 fails, and the `.info` cannot be written to record the hole:
     // as after a crash while parts were in flight.
-    let Some((_, bucket, _)) =
-        common::s3::watched_store("a_hole_left_unrecorded_is_found_by_the_next_load", vec![]).await
-    else {
-        return;
-    };
-    let (proxy, _) = common::s3::faulty_moto(vec![
-        rule("PUT", "partNumber=1&", Fault::Refuse),
-        rule("PUT", ".info", Fault::Refuse),
-    ])
-    .await;
-    let data = common::pattern(5000);
-    let direct = handler(common::s3::over(&bucket));
-    let url = create(&direct, 5000).await;
+    let (faulty, _) = server
+        .watched(
+            &bucket,
+            vec![
+                rule("PUT", "partNumber=1&", Fault::Refuse),
+                rule("PUT", ".info", Fault::Refuse),
+            ],
+        )
+        .await;
+    let part = server.part();
+    let data = common::pattern(5 * part - 120);
+    let direct = handler(server.over(&bucket));
+    let url = create(&direct, data.len() as u64).await;
     assert_eq!(patch(&direct, &url, 0, &data[..300]).await.status, 204);
-    let faulty = handler(common::s3::faulty_over(&proxy, &bucket));
-    let r = patch(&faulty, &url, 300, &data[300..4300]).await;
+    let faulty = handler(faulty);
+    let r = patch(&faulty, &url, 300, &data[300..4 * part + 204]).await;
     assert!(r.status.is_server_error(), "{} {}", r.status, r.text());
-    let fresh = handler(common::s3::over(&bucket));
+    let fresh = handler(server.over(&bucket));
     assert_eq!(offset(&fresh, &url).await, Some(300));
     let r = patch(&fresh, &url, 300, &data[300..]).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
@@ -581,36 +536,33 @@ async fn a_hole_left_unrecorded_is_found_by_the_next_load() {
     assert!(r.body[..] == data[..], "{} bytes", r.body.len());
 }
 
-#[tokio::test]
-async fn a_deferred_upload_records_parts_that_grow() {
-    let Some(store) = common::s3::store("a_deferred_upload_records_parts_that_grow").await else {
-        return;
-    };
-    let bucket = store.bucket().to_owned();
-    let h = handler(store);
+async fn a_deferred_upload_records_parts_that_grow(server: Server, bucket: String) {
+    let h = handler(server.over(&bucket));
     let url = create_deferred(&h).await;
-    let equal = handler(common::s3::over(&bucket).equal_part_sizes(true));
+    let equal = handler(server.over(&bucket).equal_part_sizes(true));
     let equal_url = create_deferred(&equal).await;
-    let growing = stored_info(&bucket, &url).await;
-    assert!(growing.contains(r#""PartSize":"1024""#), "{growing}");
+    let part_size = format!(r#""PartSize":"{}""#, server.part());
+    let growing = stored_info(server, &bucket, &url).await;
+    assert!(growing.contains(&part_size), "{growing}");
     assert!(
         growing.contains(r#""PartSizeDoublesEvery":"1000""#),
         "{growing}"
     );
-    let equal = stored_info(&bucket, &equal_url).await;
-    assert!(equal.contains(r#""PartSize":"1024""#), "{equal}");
+    let equal = stored_info(server, &bucket, &equal_url).await;
+    assert!(equal.contains(&part_size), "{equal}");
     assert!(!equal.contains("DoublesEvery"), "{equal}");
     // The deferred upload streams and finishes as any other.
-    let data = common::pattern(3000);
-    let r = patch(&h, &url, 0, &data[..1500]).await;
+    let data = common::pattern(3 * server.part() - 72);
+    let half = data.len() / 2;
+    let r = patch(&h, &url, 0, &data[..half]).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let r = call(
         &h,
         common::data(
             tus(Method::PATCH, &url)
-                .header("upload-offset", 1500)
-                .header("upload-length", 3000),
-            &data[1500..],
+                .header("upload-offset", half)
+                .header("upload-length", data.len()),
+            &data[half..],
         ),
     )
     .await;
@@ -619,29 +571,25 @@ async fn a_deferred_upload_records_parts_that_grow() {
     assert!(r.body[..] == data[..]);
 }
 
-#[tokio::test]
-async fn no_upload_takes_a_part_past_ten_thousand() {
-    let Some(store) = common::s3::store("no_upload_takes_a_part_past_ten_thousand").await else {
-        return;
-    };
-    let bucket = store.bucket().to_owned();
-    let equal = || common::s3::over(&bucket).equal_part_sizes(true);
+async fn no_upload_takes_a_part_past_ten_thousand(server: Server, bucket: String) {
+    let part = server.part();
+    let equal = || server.over(&bucket).equal_part_sizes(true);
     let h = handler(equal());
     let url = create_deferred(&h).await;
-    // Equal 1 KiB parts hold 10,000 KiB at most.
+    // Equal parts hold 10,000 parts' worth at most.
     let r = call(
         &h,
         common::data(
             tus(Method::PATCH, &url)
                 .header("upload-offset", 0)
-                .header("upload-length", 10_000 * 1024 + 1),
+                .header("upload-length", 10_000 * part + 1),
             b"",
         ),
     )
     .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
     // All numbers but the last two used up, as by holes.
-    let client = common::s3::client();
+    let client = server.client();
     let key = format!("{}.info", common::id_of(&url).split('+').next().unwrap());
     let got = client
         .get_object()
@@ -663,16 +611,16 @@ async fn no_upload_takes_a_part_past_ten_thousand() {
         .unwrap();
     let h = handler(equal());
     // Parts 9,999 and 10,000 go in; a third whole part would be 10,001.
-    let data = common::pattern(3 * 1024 + 10);
+    let data = common::pattern(3 * part + 10);
     let r = patch(&h, &url, 0, &data).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
-    assert_eq!(offset(&handler(equal()), &url).await, Some(2048));
+    assert_eq!(offset(&handler(equal()), &url).await, Some(2 * part as u64));
     let r = call(
         &h,
         common::data(
             tus(Method::PATCH, &url)
-                .header("upload-offset", 2048)
-                .header("upload-length", 2049),
+                .header("upload-offset", 2 * part)
+                .header("upload-length", 2 * part + 1),
             b"",
         ),
     )
@@ -680,26 +628,27 @@ async fn no_upload_takes_a_part_past_ten_thousand() {
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
 }
 
-#[tokio::test]
-async fn a_concatenation_that_failed_midway_completes_without_copying_twice() {
+async fn a_concatenation_that_failed_midway_completes_without_copying_twice(
+    server: Server,
+    bucket: String,
+) {
     use common::s3::Fault;
     // The copy into part 2 fails, retries and all, the first time round.
-    let Some((store, bucket, traffic)) = common::s3::watched_store(
-        "a_concatenation_that_failed_midway_completes_without_copying_twice",
-        vec![common::s3::Rule {
-            times: 3,
-            ..rule("PUT", "partNumber=2&", Fault::Refuse)
-        }],
-    )
-    .await
-    else {
-        return;
-    };
+    let (store, traffic) = server
+        .watched(
+            &bucket,
+            vec![common::s3::Rule {
+                times: 3,
+                ..rule("PUT", "partNumber=2&", Fault::Refuse)
+            }],
+        )
+        .await;
     let h = handler(store);
     // One part each.
-    let a = common::create_partial(&h, 1024).await;
-    let b = common::create_partial(&h, 1000).await;
-    let (data_a, data_b) = (common::pattern(1024), vec![3u8; 1000]);
+    let part = server.part();
+    let a = common::create_partial(&h, part).await;
+    let b = common::create_partial(&h, part - 24).await;
+    let (data_a, data_b) = (common::pattern(part), vec![3u8; part - 24]);
     assert_eq!(patch(&h, &a, 0, &data_a).await.status, 204);
     assert_eq!(patch(&h, &b, 0, &data_b).await.status, 204);
     let r = call(
@@ -711,21 +660,22 @@ async fn a_concatenation_that_failed_midway_completes_without_copying_twice() {
     let fin = r.header("location").unwrap().to_owned();
     // Not complete yet: no object. The next look at it completes it.
     let object = common::id_of(&fin).split('+').next().unwrap().to_owned();
-    let head = common::s3::client()
+    let head = server
+        .client()
         .head_object()
         .bucket(&bucket)
         .key(&object)
         .send()
         .await;
     assert!(head.is_err(), "the final's object is not there yet");
-    let fresh = handler(common::s3::over(&bucket));
+    let fresh = handler(server.over(&bucket));
     common::eventually(10, || {
         let (fresh, fin) = (fresh.clone(), fin.clone());
         async move {
             call(&fresh, empty(tus(Method::HEAD, &fin)))
                 .await
                 .header("upload-offset")
-                == Some("2024")
+                == Some((2 * part - 24).to_string().as_str())
         }
     })
     .await;
@@ -737,14 +687,8 @@ async fn a_concatenation_that_failed_midway_completes_without_copying_twice() {
     assert_eq!(ones, 3, "{:?}", traffic.parts_accepted());
 }
 
-#[tokio::test]
-async fn a_writer_that_lost_the_upload_never_replaces_a_newer_tail() {
-    let Some(store) =
-        common::s3::store("a_writer_that_lost_the_upload_never_replaces_a_newer_tail").await
-    else {
-        return;
-    };
-    let bucket = store.bucket().to_owned();
+async fn a_writer_that_lost_the_upload_never_replaces_a_newer_tail(server: Server, bucket: String) {
+    let store = server.over(&bucket);
     let data = common::pattern(5000);
     let h = handler(store.clone());
     let url = create(&h, 5000).await;
@@ -767,43 +711,36 @@ async fn a_writer_that_lost_the_upload_never_replaces_a_newer_tail() {
         matches!(stale, Err(tower_tus::StoreError::Conflict(_))),
         "{stale:?}"
     );
-    let fresh = handler(common::s3::over(&bucket));
+    let fresh = handler(server.over(&bucket));
     assert_eq!(
         offset(&fresh, &url).await,
         Some(500),
         "the answered bytes stay"
     );
     assert_eq!(patch(&fresh, &url, 500, &data[500..]).await.status, 204);
-    assert!(downloaded(&bucket, &url).await[..] == data[..]);
+    assert!(downloaded(server, &bucket, &url).await[..] == data[..]);
 }
 
-#[tokio::test]
-async fn throttling_is_retried_then_answered_503_with_retry_after() {
+async fn throttling_is_retried_then_answered_503_with_retry_after(server: Server, bucket: String) {
     use common::s3::Fault;
-    let Some((_, bucket, _)) = common::s3::watched_store(
-        "throttling_is_retried_then_answered_503_with_retry_after",
-        vec![],
-    )
-    .await
-    else {
-        return;
-    };
-    let direct = handler(common::s3::over(&bucket));
+    let direct = handler(server.over(&bucket));
     let url = create(&direct, 10).await;
     // Throttled once: the client's retry goes through.
-    let (once, traffic) = common::s3::faulty_moto(vec![common::s3::Rule {
-        times: 1,
-        ..rule("GET", ".info", Fault::SlowDown)
-    }])
-    .await;
-    let h = handler(common::s3::faulty_over(&once, &bucket));
+    let (once, traffic) = server
+        .proxy(vec![common::s3::Rule {
+            times: 1,
+            ..rule("GET", ".info", Fault::SlowDown)
+        }])
+        .await;
+    let h = handler(server.through(&once, &bucket));
     let r = call(&h, empty(tus(Method::HEAD, &url))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(traffic.count("GET", ".info"), 2, "tried again");
     // Throttled for good: 503, with when to come back.
-    let (always, traffic) =
-        common::s3::faulty_moto(vec![rule("GET", ".info", Fault::SlowDown)]).await;
-    let h = handler(common::s3::faulty_over(&always, &bucket));
+    let (always, traffic) = server
+        .proxy(vec![rule("GET", ".info", Fault::SlowDown)])
+        .await;
+    let h = handler(server.through(&always, &bucket));
     let r = call(&h, empty(tus(Method::HEAD, &url))).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
     assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
@@ -813,53 +750,52 @@ async fn throttling_is_retried_then_answered_503_with_retry_after() {
     );
 }
 
-/// An S3 server the HTTP scenarios below run on, and its part size.
-#[derive(Clone, Copy)]
-struct Server {
-    /// The minimum part size the store is configured with.
-    part: usize,
-    /// A store over a bucket of this server (again: as after a restart).
-    over: fn(&str) -> tower_tus::store::S3Store,
-}
-
-/// moto, with 1 KiB parts.
-const MOTO: Server = Server {
-    part: common::s3::MIN_PART as usize,
-    over: common::s3::over,
-};
-
-/// SeaweedFS, with real 5 MiB parts and every signature checked.
-const SEAWEEDFS: Server = Server {
-    part: 5 << 20,
-    over: |bucket| tower_tus::store::S3Store::new(common::s3::seaweedfs_client(), bucket),
-};
-
 /// Runs `scenario` on moto and on SeaweedFS, each over a fresh bucket.
 macro_rules! on_both_servers {
     ($($scenario:ident),* $(,)?) => {
         mod moto {
+            use crate::common::s3::Server;
             $(#[tokio::test]
             async fn $scenario() {
                 let Some(store) = crate::common::s3::store(stringify!($scenario)).await else {
                     return;
                 };
-                super::$scenario(super::MOTO, store.bucket().to_owned()).await;
+                super::$scenario(Server::Moto, store.bucket().to_owned()).await;
             })*
         }
         mod seaweedfs {
+            use crate::common::s3::Server;
             $(#[tokio::test]
             async fn $scenario() {
                 let Some(store) = crate::common::s3::seaweedfs_store(stringify!($scenario)).await
                 else {
                     return;
                 };
-                super::$scenario(super::SEAWEEDFS, store.bucket().to_owned()).await;
+                super::$scenario(Server::SeaweedFs, store.bucket().to_owned()).await;
             })*
         }
     };
 }
 
 on_both_servers!(
+    downloads_wait_for_the_upload_to_finish,
+    ids_carry_the_multipart_upload_as_tusd_s_do,
+    a_bucket_prepared_in_tusd_s_layout_is_served,
+    an_object_id_with_a_plus_is_refused,
+    the_object_carries_filetype_and_metadata_as_tusd_s_do,
+    a_tail_that_cannot_be_deleted_never_counts_twice,
+    tusd_s_unmarked_tail_never_counts_twice_after_a_failed_delete,
+    a_completion_whose_answer_was_lost_still_finishes,
+    parts_go_up_several_at_once_never_more_than_configured,
+    the_body_waits_while_its_parts_cannot_drain,
+    part_buffers_stay_within_the_memory_budget_and_spill_to_files,
+    a_failed_part_leaves_a_hole_that_later_parts_never_cover,
+    a_hole_left_unrecorded_is_found_by_the_next_load,
+    a_deferred_upload_records_parts_that_grow,
+    no_upload_takes_a_part_past_ten_thousand,
+    a_concatenation_that_failed_midway_completes_without_copying_twice,
+    a_writer_that_lost_the_upload_never_replaces_a_newer_tail,
+    throttling_is_retried_then_answered_503_with_retry_after,
     an_upload_across_parts_with_a_restart_between_each_patch,
     a_deferred_length_keeps_its_tail_at_finish,
     the_sweep_removes_expired_uploads_from_the_bucket,
@@ -874,10 +810,10 @@ async fn interrupted_anywhere_within_or_between_parts_the_upload_keeps_what_arri
     bucket: String,
 ) {
     use tokio::io::AsyncWriteExt;
-    let part = server.part;
+    let part = server.part();
     let data = common::pattern(5 * part + 77);
     let len = data.len();
-    let url = create(&handler((server.over)(&bucket)), len as u64).await;
+    let url = create(&handler(server.over(&bucket)), len as u64).await;
     // Cuts at random (a fixed seed), and on part boundaries.
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     let mut cuts: Vec<usize> = (0..4)
@@ -894,7 +830,7 @@ async fn interrupted_anywhere_within_or_between_parts_the_upload_keeps_what_arri
     let mut at = 0;
     for cut in cuts {
         // A new store and server for every cut, as after a restart.
-        let h = handler((server.over)(&bucket));
+        let h = handler(server.over(&bucket));
         let (addr, listening) = common::serve(h.clone()).await;
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let head = format!(
@@ -916,7 +852,7 @@ async fn interrupted_anywhere_within_or_between_parts_the_upload_keeps_what_arri
         listening.abort();
         at = cut;
     }
-    let h = handler((server.over)(&bucket));
+    let h = handler(server.over(&bucket));
     let r = patch(&h, &url, at as u64, &data[at..]).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let r = call(&h, empty(http::Request::get(&url))).await;
@@ -928,8 +864,12 @@ async fn downloads_may_go_straight_from_the_bucket_by_a_presigned_url(
     bucket: String,
 ) {
     use http_body_util::BodyExt;
-    let h = handler((server.over)(&bucket).presigned_downloads(std::time::Duration::from_secs(60)));
-    let data = common::pattern(server.part + 3000);
+    let h = handler(
+        server
+            .over(&bucket)
+            .presigned_downloads(std::time::Duration::from_secs(60)),
+    );
+    let data = common::pattern(server.part() + 3000);
     let url = create(&h, data.len() as u64).await;
     assert_eq!(patch(&h, &url, 0, &data).await.status, 204);
     let r = call(
@@ -961,8 +901,8 @@ async fn finals_join_partials_by_copy_and_refuse_small_ones_in_the_middle(
     server: Server,
     bucket: String,
 ) {
-    let part = server.part;
-    let h = handler((server.over)(&bucket));
+    let part = server.part();
+    let h = handler(server.over(&bucket));
     let (len_a, len_b) = (2 * part + 452, part + 776);
     let small = common::create_partial(&h, 100).await;
     let a = common::create_partial(&h, len_a).await;
@@ -992,7 +932,7 @@ async fn finals_join_partials_by_copy_and_refuse_small_ones_in_the_middle(
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let fin = r.header("location").unwrap().to_owned();
     // A restart, then the rest of the partials.
-    let h = handler((server.over)(&bucket));
+    let h = handler(server.over(&bucket));
     assert_eq!(patch(&h, &b, 0, &data_b).await.status, 204);
     assert_eq!(patch(&h, &small, 0, &data_s).await.status, 204);
     let expected = [&data_a[..], &data_b, &data_a, &data_s].concat();
@@ -1012,8 +952,8 @@ async fn creation_with_upload_and_ranged_downloads_through_the_store(
     server: Server,
     bucket: String,
 ) {
-    let part = server.part;
-    let h = handler((server.over)(&bucket));
+    let part = server.part();
+    let h = handler(server.over(&bucket));
     let data = common::pattern(3 * part + 100);
     let first = 2 * part + 300;
     // Creation with the first bytes: two parts and a tail.
@@ -1028,7 +968,7 @@ async fn creation_with_upload_and_ranged_downloads_through_the_store(
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     assert_eq!(r.header("upload-offset"), Some(first.to_string().as_str()));
     let url = r.header("location").unwrap().to_owned();
-    let fresh = handler((server.over)(&bucket));
+    let fresh = handler(server.over(&bucket));
     assert_eq!(
         patch(&fresh, &url, first as u64, &data[first..])
             .await
@@ -1050,13 +990,13 @@ async fn creation_with_upload_and_ranged_downloads_through_the_store(
 }
 
 async fn an_upload_across_parts_with_a_restart_between_each_patch(server: Server, bucket: String) {
-    let part = server.part;
+    let part = server.part();
     let data = common::pattern(5 * part - 120);
-    let url = create(&handler((server.over)(&bucket)), data.len() as u64).await;
+    let url = create(&handler(server.over(&bucket)), data.len() as u64).await;
     // PATCHes cut anywhere, each through a new store as after a restart.
     let mut at = 0;
     for len in [700, part + 800, 1, part - 1, data.len() - 2 * part - 1500] {
-        let h = handler((server.over)(&bucket));
+        let h = handler(server.over(&bucket));
         let r = patch(&h, &url, at as u64, &data[at..at + len]).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
         at += len;
@@ -1065,7 +1005,7 @@ async fn an_upload_across_parts_with_a_restart_between_each_patch(server: Server
     }
     assert_eq!(at, data.len());
     let body = call(
-        &handler((server.over)(&bucket)),
+        &handler(server.over(&bucket)),
         empty(http::Request::get(&url)),
     )
     .await
@@ -1074,9 +1014,9 @@ async fn an_upload_across_parts_with_a_restart_between_each_patch(server: Server
 }
 
 async fn a_deferred_length_keeps_its_tail_at_finish(server: Server, bucket: String) {
-    let h = handler((server.over)(&bucket));
+    let h = handler(server.over(&bucket));
     let url = create_deferred(&h).await;
-    let data = common::pattern(2 * server.part + 452);
+    let data = common::pattern(2 * server.part() + 452);
     let len = data.len();
     assert_eq!(
         patch(&h, &url, 0, &data).await.status,
@@ -1095,7 +1035,7 @@ async fn a_deferred_length_keeps_its_tail_at_finish(server: Server, bucket: Stri
     .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let r = call(
-        &handler((server.over)(&bucket)),
+        &handler(server.over(&bucket)),
         empty(http::Request::get(&url)),
     )
     .await;
@@ -1105,12 +1045,12 @@ async fn a_deferred_length_keeps_its_tail_at_finish(server: Server, bucket: Stri
 
 async fn the_sweep_removes_expired_uploads_from_the_bucket(server: Server, bucket: String) {
     let mut composer = StoreComposer::new();
-    (server.over)(&bucket).use_in(&mut composer);
+    server.over(&bucket).use_in(&mut composer);
     let h = UploadHandler::new(
         Config::new(composer).expire_after(std::time::Duration::from_millis(1500)),
     );
-    let old = create(&h, 2 * server.part as u64).await;
-    let first = common::pattern(server.part + 500);
+    let old = create(&h, 2 * server.part() as u64).await;
+    let first = common::pattern(server.part() + 500);
     assert_eq!(patch(&h, &old, 0, &first).await.status, 204);
     tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
     let fresh = create(&h, 10).await;
@@ -1118,7 +1058,7 @@ async fn the_sweep_removes_expired_uploads_from_the_bucket(server: Server, bucke
     assert_eq!(report.expired, 1);
     assert_eq!(offset(&h, &old).await, None);
     assert_eq!(offset(&h, &fresh).await, Some(0));
-    let listed = (server.over)(&bucket);
+    let listed = server.over(&bucket);
     let object = common::id_of(&old).split('+').next().unwrap().to_owned();
     let ids = listed.list_uploads().await.unwrap();
     assert_eq!(

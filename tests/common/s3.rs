@@ -361,11 +361,17 @@ pub struct Rule {
 /// A proxy in front of moto that breaks the requests its rules name: the
 /// failures S3 has in the field, on demand.
 pub async fn faulty_moto(rules: Vec<Rule>) -> (String, std::sync::Arc<Traffic>) {
+    faulty_proxy(moto(), rules).await
+}
+
+/// A proxy in front of `upstream` that breaks the requests `rules` name. It
+/// passes the `Host` header on untouched, so signatures still hold.
+async fn faulty_proxy(upstream: &str, rules: Vec<Rule>) -> (String, std::sync::Arc<Traffic>) {
     use http_body_util::{BodyExt, Full};
     let traffic = std::sync::Arc::new(Traffic::default());
     let seen = traffic.clone();
     let rules = std::sync::Arc::new(std::sync::Mutex::new(rules));
-    let upstream: http::Uri = moto().parse().unwrap();
+    let upstream: http::Uri = upstream.parse().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -510,4 +516,75 @@ pub fn faulty_over(proxy: &str, bucket: &str) -> S3Store {
     S3Store::new(client_for(proxy, ("test", "test"), true), bucket)
         .min_part_size(MIN_PART)
         .preferred_part_size(MIN_PART)
+}
+
+/// An S3 server the tests run on, with the part size its stores use.
+#[derive(Clone, Copy, Debug)]
+pub enum Server {
+    /// moto, with 1 KiB parts.
+    Moto,
+    /// SeaweedFS, with real 5 MiB parts and every signature checked.
+    SeaweedFs,
+}
+
+impl Server {
+    /// The minimum part size this server's stores are configured with.
+    pub fn part(self) -> usize {
+        match self {
+            Server::Moto => MIN_PART as usize,
+            Server::SeaweedFs => 5 << 20,
+        }
+    }
+
+    /// A client for this server.
+    pub fn client(self) -> aws_sdk_s3::Client {
+        match self {
+            Server::Moto => client(),
+            Server::SeaweedFs => seaweedfs_client(),
+        }
+    }
+
+    /// A fresh bucket on this server.
+    pub async fn bucket(self) -> String {
+        match self {
+            Server::Moto => bucket().await,
+            Server::SeaweedFs => seaweedfs_bucket().await,
+        }
+    }
+
+    /// A store over `bucket` (again: as after a restart).
+    pub fn over(self, bucket: &str) -> S3Store {
+        match self {
+            Server::Moto => over(bucket),
+            Server::SeaweedFs => S3Store::new(seaweedfs_client(), bucket),
+        }
+    }
+
+    /// A proxy in front of this server that applies `rules`; its endpoint.
+    pub async fn proxy(self, rules: Vec<Rule>) -> (String, std::sync::Arc<Traffic>) {
+        let upstream = match self {
+            Server::Moto => moto(),
+            Server::SeaweedFs => seaweedfs(),
+        };
+        faulty_proxy(upstream, rules).await
+    }
+
+    /// A store over `bucket` through the proxy at `proxy`.
+    pub fn through(self, proxy: &str, bucket: &str) -> S3Store {
+        match self {
+            Server::Moto => faulty_over(proxy, bucket),
+            Server::SeaweedFs => S3Store::new(client_for(proxy, SEAWEED_KEY, false), bucket),
+        }
+    }
+
+    /// A store over `bucket` through a new proxy that applies `rules`, and
+    /// what went through it.
+    pub async fn watched(
+        self,
+        bucket: &str,
+        rules: Vec<Rule>,
+    ) -> (S3Store, std::sync::Arc<Traffic>) {
+        let (proxy, traffic) = self.proxy(rules).await;
+        (self.through(&proxy, bucket), traffic)
+    }
 }
