@@ -13,7 +13,7 @@
 #   3. tusd's peak RSS while 50 uploads of 64 MiB go in at once: the part
 #      buffers' share (the peak with the budget less the peak of a tusd
 #      with no budget, every part spilled to files) against the budget,
-#      and the whole peak.
+#      and the whole peak (medians over the rounds, each round a pair).
 # Usage: bench/s3.sh [ROUNDS]   (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,16 +98,22 @@ done
 declare -A S
 for name in tusd node; do S[$name]=$(median <"$WORK/small-$name"); done
 
-echo "== 50 uploads of 64 MiB at once (fresh tusd each: budget $((BUDGET >> 20)) MiB, then none)"
+echo "== 50 uploads of 64 MiB at once ($ROUNDS rounds, a fresh tusd each: budget $((BUDGET >> 20)) MiB, then none)"
 peak_of() { # BUDGET
   start_tusd rss "$1"
   $LOADGEN many "${URL[rss]}" 50 $((64 << 20)) >&2
   awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$LAST_PID/status"
   kill "$LAST_PID"
 }
-PEAK_MIB=$(peak_of "$BUDGET")
-SPILLED_MIB=$(peak_of 0)
-PARTS_MIB=$(awk -v a="$PEAK_MIB" -v b="$SPILLED_MIB" 'BEGIN {printf "%.1f", a - b}')
+for i in $(seq "$ROUNDS"); do
+  peak=$(peak_of "$BUDGET"); spilled=$(peak_of 0)
+  echo "$peak" >>"$WORK/rss-peak"; echo "$spilled" >>"$WORK/rss-spilled"
+  awk -v a="$peak" -v b="$spilled" 'BEGIN {printf "%.1f\n", a - b}' >>"$WORK/rss-parts"
+  echo "round $i: peak $peak MiB, with no budget $spilled MiB"
+done
+PEAK_MIB=$(median <"$WORK/rss-peak")
+SPILLED_MIB=$(median <"$WORK/rss-spilled")
+PARTS_MIB=$(median <"$WORK/rss-parts")
 
 echo
 echo "| measure | tusd | baseline | ratio | target |"

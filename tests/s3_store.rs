@@ -796,6 +796,8 @@ on_both_servers!(
     a_concatenation_that_failed_midway_completes_without_copying_twice,
     a_writer_that_lost_the_upload_never_replaces_a_newer_tail,
     throttling_is_retried_then_answered_503_with_retry_after,
+    a_partial_being_deleted_never_takes_a_final,
+    a_termination_stopped_midway_takes_no_final_and_ends_at_the_next_look,
     an_upload_across_parts_with_a_restart_between_each_patch,
     a_deferred_length_keeps_its_tail_at_finish,
     the_sweep_removes_expired_uploads_from_the_bucket,
@@ -1067,4 +1069,76 @@ async fn the_sweep_removes_expired_uploads_from_the_bucket(server: Server, bucke
         "only the fresh upload is left"
     );
     assert!(!ids.iter().any(|id| id.starts_with(&object)));
+}
+
+async fn a_partial_being_deleted_never_takes_a_final(server: Server, bucket: String) {
+    use common::s3::Fault;
+    let part = server.part();
+    let direct = handler(server.over(&bucket));
+    // Unfinished: a final over it would wait for its last bytes.
+    let partial = common::create_partial(&direct, 2 * part).await;
+    let data = common::pattern(part + 10);
+    assert_eq!(patch(&direct, &partial, 0, &data).await.status, 204);
+    // The deletion slows down after its first steps ...
+    let (slowed, _) = server
+        .watched(
+            &bucket,
+            vec![rule("DELETE", "uploadId=", Fault::Delay(1500))],
+        )
+        .await;
+    let deleting = {
+        let (h, url) = (handler(slowed), partial.clone());
+        tokio::spawn(async move { call(&h, empty(tus(Method::DELETE, &url))).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // ... and a final over the partial is asked for meanwhile.
+    let r = call(
+        &direct,
+        empty(tus(Method::POST, "/files/").header("upload-concat", format!("final;{partial}"))),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("does not exist"), "{}", r.text());
+    let deleted = deleting.await.unwrap();
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text());
+    assert_eq!(offset(&handler(server.over(&bucket)), &partial).await, None);
+}
+
+async fn a_termination_stopped_midway_takes_no_final_and_ends_at_the_next_look(
+    server: Server,
+    bucket: String,
+) {
+    use common::s3::Fault;
+    let direct = handler(server.over(&bucket));
+    let partial = common::create_partial(&direct, 100).await;
+    assert_eq!(patch(&direct, &partial, 0, b"0123456789").await.status, 204);
+    // A handle opened before the termination, as by a final's creation.
+    let mut opened = server
+        .over(&bucket)
+        .get_upload(&common::id_of(&partial))
+        .await
+        .unwrap();
+    // The termination gets as far as marking the upload, then stops.
+    let (stopped, _) = server
+        .watched(&bucket, vec![rule("DELETE", "uploadId=", Fault::Refuse)])
+        .await;
+    let r = call(&handler(stopped), empty(tus(Method::DELETE, &partial))).await;
+    assert!(r.status.is_server_error(), "{} {}", r.status, r.text());
+    let err = opened.add_final("later-final").await.unwrap_err();
+    assert!(matches!(err, tower_tus::StoreError::NotFound), "{err:?}");
+    // The next look at it finds it gone, and deletes what was left.
+    assert_eq!(offset(&direct, &partial).await, None);
+    let object = common::id_of(&partial)
+        .split('+')
+        .next()
+        .unwrap()
+        .to_owned();
+    let info = server
+        .client()
+        .head_object()
+        .bucket(&bucket)
+        .key(format!("{object}.info"))
+        .send()
+        .await;
+    assert!(info.is_err(), "the .info is deleted");
 }

@@ -106,6 +106,17 @@ async fn bytes(store: &Arc<dyn DataStore>, id: &str) -> Option<Vec<u8>> {
     Some(read(upload.content(0..end).await.expect("content")).await)
 }
 
+/// Waits until the store has read every chunk sent on `tx`.
+async fn taken(tx: &tokio::sync::mpsc::Sender<Bytes>) {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while tx.capacity() < tx.max_capacity() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the store reads the body");
+}
+
 async fn read(content: Content) -> Vec<u8> {
     let Content::Body(mut body) = content else {
         panic!("expected a body, not a redirect");
@@ -211,7 +222,7 @@ async fn a_release_request_stops_reading_and_keeps_what_arrived(store: Arc<dyn D
         (offset, body)
     });
     tx.send(Bytes::from_static(b"12345")).await.expect("send");
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    taken(&tx).await;
     signal.raise();
     let (offset, body) = tokio::time::timeout(Duration::from_secs(5), writer)
         .await
@@ -242,7 +253,7 @@ async fn a_lost_lock_stops_reading(store: Arc<dyn DataStore>) {
         (offset, body)
     });
     tx.send(Bytes::from_static(b"abc")).await.expect("send");
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    taken(&tx).await;
     lost.raise();
     let (offset, body) = tokio::time::timeout(Duration::from_secs(5), writer)
         .await
@@ -573,7 +584,7 @@ async fn a_staged_chunk_is_invisible_until_verified(store: Arc<dyn DataStore>) {
         (offset, src)
     });
     tx.send(Bytes::from_static(b"cd")).await.expect("send");
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    taken(&tx).await;
     let seen = info(&store, "st").await;
     assert_eq!(seen.offset, 2, "a staged chunk is not part of the offset");
     if let Some(bytes) = bytes(&store, "st").await {

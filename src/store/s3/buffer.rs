@@ -10,8 +10,9 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::budget::Budget;
 use crate::error::StoreError;
 
-/// Spilled bytes go to disk in writes of at least this size; until then the
-/// chunks are held as they arrived, uncopied.
+/// Spilled bytes go to disk in writes of this size. They are copied into a
+/// batch of their own rather than held as they arrived: a chunk held would
+/// keep the connection's whole read buffer alive.
 const SPILL_WRITE: usize = 256 << 10;
 
 pub(super) struct PartBuffer {
@@ -25,11 +26,10 @@ enum Held {
         _reserved: OwnedSemaphorePermit,
     },
     Spilled {
-        /// Away on the blocking pool while a write is under way.
-        file: Option<std::fs::File>,
+        /// Away on the blocking pool, with the batch, while a write is
+        /// under way.
+        file: Option<(std::fs::File, BytesMut)>,
         path: tempfile::TempPath,
-        pending: Vec<Bytes>,
-        pending_len: usize,
     },
 }
 
@@ -78,10 +78,8 @@ impl PartBuffer {
         .map_err(|e| StoreError::Other(e.into()))??;
         Ok(PartBuffer {
             held: Held::Spilled {
-                file: Some(file),
+                file: Some((file, BytesMut::with_capacity(SPILL_WRITE))),
                 path,
-                pending: Vec::new(),
-                pending_len: 0,
             },
             len: 0,
         })
@@ -99,17 +97,17 @@ impl PartBuffer {
         self.len += chunk.len() as u64;
         match &mut self.held {
             Held::Memory { bytes, .. } => bytes.extend_from_slice(&chunk),
-            Held::Spilled {
-                file,
-                pending,
-                pending_len,
-                ..
-            } => {
-                *pending_len += chunk.len();
-                pending.push(chunk);
-                if *pending_len >= SPILL_WRITE {
-                    write_out(file, pending).await?;
-                    *pending_len = 0;
+            Held::Spilled { file, .. } => {
+                let mut rest = &chunk[..];
+                while !rest.is_empty() {
+                    let (_, batch) = file.as_mut().ok_or_else(lost)?;
+                    let room = SPILL_WRITE - batch.len();
+                    let (now, later) = rest.split_at(room.min(rest.len()));
+                    batch.extend_from_slice(now);
+                    rest = later;
+                    if batch.len() == SPILL_WRITE {
+                        write_out(file).await?;
+                    }
                 }
             }
         }
@@ -126,13 +124,8 @@ impl PartBuffer {
                 _reserved: Some(_reserved),
                 _file: None,
             }),
-            Held::Spilled {
-                mut file,
-                path,
-                mut pending,
-                ..
-            } => {
-                write_out(&mut file, &mut pending).await?;
+            Held::Spilled { mut file, path } => {
+                write_out(&mut file).await?;
                 drop(file);
                 let stream = ByteStream::read_from()
                     .path(&path)
@@ -151,23 +144,20 @@ impl PartBuffer {
     }
 }
 
-/// Writes the chunks held to the file, on the blocking pool.
-async fn write_out(
-    file: &mut Option<std::fs::File>,
-    pending: &mut Vec<Bytes>,
-) -> Result<(), StoreError> {
-    let mut taken = file
-        .take()
-        .ok_or_else(|| StoreError::Other("a spill file lost in a failed write".into()))?;
-    let chunks = std::mem::take(pending);
-    let taken = tokio::task::spawn_blocking(move || {
-        chunks
-            .iter()
-            .try_for_each(|chunk| taken.write_all(chunk))
-            .map(|()| taken)
+/// Writes the batch to the file, on the blocking pool, and empties it.
+async fn write_out(file: &mut Option<(std::fs::File, BytesMut)>) -> Result<(), StoreError> {
+    let (mut taken, mut batch) = file.take().ok_or_else(lost)?;
+    let (taken, batch) = tokio::task::spawn_blocking(move || {
+        taken.write_all(&batch)?;
+        batch.clear();
+        Ok::<_, std::io::Error>((taken, batch))
     })
     .await
     .map_err(|e| StoreError::Other(e.into()))??;
-    *file = Some(taken);
+    *file = Some((taken, batch));
     Ok(())
+}
+
+fn lost() -> StoreError {
+    StoreError::Other("a spill file lost in a failed write".into())
 }

@@ -29,7 +29,7 @@ use crate::store::{Content, Upload};
 const TAIL_STARTS_PART: &str = "tus-next-part";
 
 /// The `.part` object.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Tail {
     size: u64,
     /// Carries the part number its bytes start (tusd's tails do not).
@@ -61,6 +61,10 @@ pub(super) struct S3Upload {
 
 /// How many times a `.info` rewrite is tried against others changing it.
 const INFO_REWRITES: usize = 64;
+
+/// Set in the `.info` of an upload being terminated, before anything is
+/// deleted: from then on it is gone, and no final can record itself in it.
+const TERMINATED: &str = "Terminated";
 
 /// What a `.info` write expects to find.
 enum Condition<'a> {
@@ -158,13 +162,15 @@ impl S3Upload {
         object_id: &str,
         multipart_id: &str,
     ) -> Result<Self, StoreError> {
-        // The tail before the parts: a tail read first is never newer than
-        // the parts listed after it, so the two always make a state that was.
-        let (stored, state) = tokio::join!(read_stored_info(&store, object_id), async {
-            let tail = head_tail(&store, object_id).await?;
-            let parts = list_parts(&store, object_id, multipart_id).await;
-            Ok::<_, StoreError>((tail, parts))
-        });
+        // All three at once. A writer without the lock (there is none for a
+        // handle that writes) may be between two of them; what it leaves
+        // half-seen only ever counts fewer bytes, never more, as a marked
+        // tail whose part is listed does not count.
+        let (stored, tail, parts) = tokio::join!(
+            read_stored_info(&store, object_id),
+            head_tail(&store, object_id),
+            list_parts(&store, object_id, multipart_id)
+        );
         let StoredInfo {
             mut info,
             finished,
@@ -173,13 +179,18 @@ impl S3Upload {
         if info.id != format!("{object_id}+{multipart_id}") {
             return Err(StoreError::NotFound);
         }
-        let (tail, parts) = state?;
+        let tail = tail?;
         let mut upload = S3Upload::created(
             store,
             info.clone(),
             object_id.to_owned(),
             multipart_id.to_owned(),
         );
+        if info.storage.contains_key(TERMINATED) {
+            // A termination that stopped midway: what it left goes now.
+            let _ = upload.delete_all(parts.is_ok()).await;
+            return Err(StoreError::NotFound);
+        }
         upload.dead = DeadParts::recorded(&info.storage);
         upload.info_etag = etag;
         match parts {
@@ -290,6 +301,9 @@ impl S3Upload {
         for attempt in 0..INFO_REWRITES {
             let Some(current) = etag.clone() else {
                 let stored = read_stored_info(&self.store, &self.object_id).await?;
+                if stored.info.storage.contains_key(TERMINATED) {
+                    return Err(StoreError::NotFound);
+                }
                 base = self.on_top_of(stored.info, stored.finished);
                 etag = Some(stored.etag.ok_or_else(|| {
                     StoreError::Other(
@@ -511,6 +525,27 @@ impl S3Upload {
         }
     }
 
+    /// Aborts the multipart upload when `unfinished`, and deletes the objects.
+    async fn delete_all(&self, unfinished: bool) -> Result<(), StoreError> {
+        if unfinished {
+            match self
+                .store
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.store.bucket)
+                .key(self.store.layout.object(&self.object_id))
+                .upload_id(&self.multipart_id)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_missing(&e) => {}
+                Err(e) => return Err(store_error("abort multipart upload", e)),
+            }
+        }
+        self.delete_objects().await
+    }
+
     async fn object_exists(&self) -> Result<bool, StoreError> {
         match self
             .store
@@ -531,15 +566,20 @@ impl S3Upload {
         self.parts.iter().map(|p| p.size).sum::<u64>() + self.tail.as_ref().map_or(0, |t| t.size)
     }
 
-    /// Lists the parts and the tail again, as another handle may have
-    /// written since this one loaded, and records parts past a hole as dead
-    /// before any number after them is used.
+    /// Lists the parts and the tail again, at once, so that a handle
+    /// another one wrote past never writes (a part uploaded under a number
+    /// in use replaces it), and records parts past a hole as dead before
+    /// any number after them is used.
     async fn refresh(&mut self) -> Result<(), StoreError> {
-        // The tail before the parts, as at load.
-        let tail = head_tail(&self.store, &self.object_id).await?;
-        let parts = list_parts(&self.store, &self.object_id, &self.multipart_id).await?;
-        self.sort_out(parts, tail);
-        if self.stored_offset() != self.info.offset {
+        let seen = (self.parts.clone(), self.tail.clone());
+        let (tail, parts) = tokio::join!(
+            head_tail(&self.store, &self.object_id),
+            list_parts(&self.store, &self.object_id, &self.multipart_id)
+        );
+        self.sort_out(parts?, tail?);
+        if (&self.parts, &self.tail) != (&seen.0, &seen.1)
+            || self.stored_offset() != self.info.offset
+        {
             return Err(StoreError::Conflict(
                 "offset does not match the stored data".into(),
             ));
@@ -914,29 +954,31 @@ impl Upload for S3Upload {
     }
 
     async fn terminate(&mut self) -> Result<(), StoreError> {
-        let stored = read_info(&self.store, &self.object_id).await?;
-        if stored.used_by != self.info.used_by {
-            return Err(StoreError::PreconditionFailed(
-                "a final upload started to use this upload".into(),
-            ));
-        }
-        if !self.completed {
-            match self
-                .store
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.store.bucket)
-                .key(self.store.layout.object(&self.object_id))
-                .upload_id(&self.multipart_id)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is_missing(&e) => {}
-                Err(e) => return Err(store_error("abort multipart upload", e)),
+        // Marked terminated first, over the `.info` as read: a final that
+        // records itself meanwhile makes the mark fail, and one that comes
+        // after it finds the upload gone.
+        for attempt in 0..INFO_REWRITES {
+            let stored = read_stored_info(&self.store, &self.object_id).await?;
+            if stored.info.storage.contains_key(TERMINATED) {
+                break;
+            }
+            if stored.info.used_by != self.info.used_by {
+                return Err(StoreError::PreconditionFailed(
+                    "a final upload started to use this upload".into(),
+                ));
+            }
+            let etag = stored.etag.clone().ok_or_else(|| {
+                StoreError::Other("S3 gave the .info no ETag: it cannot be changed safely".into())
+            })?;
+            let mut marked = self.on_top_of(stored.info, stored.finished);
+            marked.storage.insert(TERMINATED.into(), "true".into());
+            match self.put_info(&marked, Condition::Unchanged(&etag)).await {
+                Ok(_) => break,
+                Err(StoreError::PreconditionFailed(_)) if attempt + 1 < INFO_REWRITES => {}
+                Err(e) => return Err(e),
             }
         }
-        self.delete_objects().await
+        self.delete_all(!self.completed).await
     }
 
     async fn concatenate(&mut self, partials: &[FileInfo]) -> Result<(), StoreError> {
