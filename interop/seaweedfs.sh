@@ -4,7 +4,9 @@
 # free port, its data and log in DIR. The S3 gateway checks signatures
 # against AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the environment.
 # Volumes are not limited by the free disk space (each bucket takes
-# several), so many buckets fit whatever the disk holds.
+# several), so many buckets fit whatever the disk holds. Its Go heap is
+# held to GOMEMLIMIT (default 4 GiB): fifty uploads of many parts at once
+# otherwise grow it past the machine's memory.
 # Prints the S3 endpoint; the server's pid goes to DIR/weed.pid.
 # Usage: interop/seaweedfs.sh DIR
 set -euo pipefail
@@ -18,7 +20,7 @@ socks = [socket.socket() for _ in range(10)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 ')
-"$HERE/.venv/bin/weed" -logtostderr=false mini -dir="$DIR" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+GOMEMLIMIT=${GOMEMLIMIT:-4GiB} "$HERE/.venv/bin/weed" -logtostderr=false mini -dir="$DIR" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
   -master.telemetry=false -admin.ui=false -webdav=false -volume.max=500 \
   -s3.port="$s3" -s3.port.grpc="$s3g" -s3.port.iceberg=0 -s3.port.lance=0 \
   -master.port="$mp" -master.port.grpc="$mg" -volume.port="$vp" -volume.port.grpc="$vg" \

@@ -797,6 +797,7 @@ on_both_servers!(
     a_writer_that_lost_the_upload_never_replaces_a_newer_tail,
     throttling_is_retried_then_answered_503_with_retry_after,
     a_partial_being_deleted_never_takes_a_final,
+    a_writer_that_saw_half_of_another_s_patch_never_writes,
     a_termination_stopped_midway_takes_no_final_and_ends_at_the_next_look,
     an_upload_across_parts_with_a_restart_between_each_patch,
     a_deferred_length_keeps_its_tail_at_finish,
@@ -1141,4 +1142,38 @@ async fn a_termination_stopped_midway_takes_no_final_and_ends_at_the_next_look(
         .send()
         .await;
     assert!(info.is_err(), "the .info is deleted");
+}
+
+async fn a_writer_that_saw_half_of_another_s_patch_never_writes(server: Server, bucket: String) {
+    use common::s3::Fault;
+    let part = server.part();
+    let data = common::pattern(3 * part);
+    let direct = handler(server.over(&bucket));
+    let url = create(&direct, data.len() as u64).await;
+    assert_eq!(patch(&direct, &url, 0, &data[..300]).await.status, 204);
+    // A writer outside any lock whose look at the `.part` is slow ...
+    let (slowed, _) = server
+        .watched(&bucket, vec![rule("HEAD", ".part", Fault::Delay(1500))])
+        .await;
+    let mut stale = slowed.get_upload(&common::id_of(&url)).await.unwrap();
+    let (tx, body) = tower_tus::testing::Channel::new();
+    let mut body = tower_tus::body::UploadBody::new(body, data.len() as u64 - 300);
+    tx.send(bytes::Bytes::from(vec![0xee; 100])).await.unwrap();
+    drop(tx);
+    let writer = tokio::spawn(async move { stale.write(&mut body).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // ... lists the parts before this PATCH and sees the `.part` after it:
+    // one part, and a new `.part` as long as the old one.
+    let r = patch(&direct, &url, 300, &data[300..part + 300]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let stale = writer.await.unwrap();
+    assert!(
+        matches!(stale, Err(tower_tus::StoreError::Conflict(_))),
+        "{stale:?}"
+    );
+    let fresh = handler(server.over(&bucket));
+    assert_eq!(offset(&fresh, &url).await, Some(part as u64 + 300));
+    let r = patch(&fresh, &url, part as u64 + 300, &data[part + 300..]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert!(downloaded(server, &bucket, &url).await[..] == data[..]);
 }

@@ -95,6 +95,9 @@ fn seaweedfs() -> &'static str {
                 "\"$0\" {args} >{d}/weed.log 2>&1 & pid=$!; cat >/dev/null; kill $pid"
             ))
             .arg(weed)
+            // Fifty uploads of many parts at once grow its heap past the
+            // machine's memory otherwise.
+            .env("GOMEMLIMIT", "4GiB")
             .env("AWS_ACCESS_KEY_ID", SEAWEED_KEY.0)
             .env("AWS_SECRET_ACCESS_KEY", SEAWEED_KEY.1)
             .stdin(Stdio::piped())

@@ -1,9 +1,15 @@
 //! The memory that part buffers may take, shared by every upload of a
 //! store; a part that does not fit is buffered in a file instead.
+//!
+//! Buffers are kept for the next part once their part is uploaded, with
+//! their share of the budget, until no part is buffered in memory: taking
+//! and freeing parts of megabytes each over and over leaves the allocator's
+//! heaps holding more than the budget.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use bytes::BytesMut;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Bytes of part buffers held in memory at once, store-wide.
@@ -11,7 +17,16 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub(super) struct Budget {
     permits: Arc<Semaphore>,
     bytes: usize,
+    /// Buffers no part uses now, each with its share of the budget.
+    kept: Arc<Mutex<Vec<Memory>>>,
     spill_dir: Option<PathBuf>,
+}
+
+/// A buffer for one part, and its share of the budget.
+#[derive(Debug)]
+pub(super) struct Memory {
+    pub(super) bytes: BytesMut,
+    share: OwnedSemaphorePermit,
 }
 
 impl Budget {
@@ -22,6 +37,7 @@ impl Budget {
         Budget {
             permits: Arc::new(Semaphore::new(bytes)),
             bytes,
+            kept: Arc::default(),
             spill_dir: None,
         }
     }
@@ -31,16 +47,48 @@ impl Budget {
         self
     }
 
-    /// Memory for a buffer of `len` bytes, if the budget has it now.
-    pub(super) fn try_reserve(&self, len: u64) -> Option<OwnedSemaphorePermit> {
+    /// An empty buffer for `len` bytes, if the budget has room now: one
+    /// kept of that size, else a new one, making room by freeing kept
+    /// buffers of other sizes.
+    pub(super) fn take(&self, len: u64) -> Option<Memory> {
         let len = u32::try_from(len).ok()?;
         if len as usize > self.bytes {
             return None;
         }
-        self.permits.clone().try_acquire_many_owned(len).ok()
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let fits = |m: &Memory| {
+            m.share.num_permits() == len as usize && m.bytes.capacity() >= len as usize
+        };
+        if let Some(at) = kept.iter().position(fits) {
+            return Some(kept.swap_remove(at));
+        }
+        loop {
+            if let Ok(share) = self.permits.clone().try_acquire_many_owned(len) {
+                return Some(Memory {
+                    bytes: BytesMut::with_capacity(len as usize),
+                    share,
+                });
+            }
+            // Dropped, its share goes back to the budget.
+            kept.pop()?;
+        }
     }
 
-    /// Bytes reserved now.
+    /// Takes back a buffer whose part is uploaded: kept while other parts
+    /// are buffered in memory, else freed with every kept one.
+    pub(super) fn give_back(&self, mut memory: Memory) {
+        memory.bytes.clear();
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let kept_bytes: usize = kept.iter().map(|m| m.share.num_permits()).sum();
+        let in_parts = self.bytes - self.permits.available_permits() - kept_bytes;
+        if in_parts > memory.share.num_permits() {
+            kept.push(memory);
+        } else {
+            kept.clear();
+        }
+    }
+
+    /// Bytes reserved now, by parts and kept buffers.
     pub(super) fn in_use(&self) -> u64 {
         (self.bytes - self.permits.available_permits()) as u64
     }
@@ -48,5 +96,38 @@ impl Budget {
     /// Where parts past the budget are buffered.
     pub(super) fn spill_dir(&self) -> PathBuf {
         self.spill_dir.clone().unwrap_or_else(std::env::temp_dir)
+    }
+}
+
+impl Memory {
+    /// The bytes as a request body, and what brings the buffer back to
+    /// `budget` once the body is no longer used.
+    pub(super) fn lend(self, budget: &Budget) -> (bytes::Bytes, Lent) {
+        let bytes = self.bytes.freeze();
+        let lent = Lent {
+            bytes: bytes.clone(),
+            share: Some(self.share),
+            budget: budget.clone(),
+        };
+        (bytes, lent)
+    }
+}
+
+/// A buffer out as a request body. Dropped, the buffer goes back to the
+/// budget, or only its share when a copy of the body is still around.
+pub(super) struct Lent {
+    bytes: bytes::Bytes,
+    share: Option<OwnedSemaphorePermit>,
+    budget: Budget,
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let Some(share) = self.share.take() else {
+            return;
+        };
+        if let Ok(bytes) = std::mem::take(&mut self.bytes).try_into_mut() {
+            self.budget.give_back(Memory { bytes, share });
+        }
     }
 }

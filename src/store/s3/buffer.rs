@@ -3,12 +3,10 @@
 
 use std::io::Write;
 
+use super::budget::{Budget, Lent, Memory};
+use crate::error::StoreError;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use bytes::{Bytes, BytesMut};
-use tokio::sync::OwnedSemaphorePermit;
-
-use super::budget::Budget;
-use crate::error::StoreError;
 
 /// Spilled bytes go to disk in writes of this size. They are copied into a
 /// batch of their own rather than held as they arrived: a chunk held would
@@ -22,8 +20,8 @@ pub(super) struct PartBuffer {
 
 enum Held {
     Memory {
-        bytes: BytesMut,
-        _reserved: OwnedSemaphorePermit,
+        memory: Memory,
+        budget: Budget,
     },
     Spilled {
         /// Away on the blocking pool, with the batch, while a write is
@@ -37,7 +35,7 @@ enum Held {
 pub(super) struct PartBody {
     pub(super) stream: ByteStream,
     pub(super) len: u64,
-    _reserved: Option<OwnedSemaphorePermit>,
+    _lent: Option<Lent>,
     _file: Option<tempfile::TempPath>,
 }
 
@@ -47,7 +45,7 @@ impl PartBody {
         PartBody {
             stream,
             len,
-            _reserved: None,
+            _lent: None,
             _file: None,
         }
     }
@@ -58,11 +56,11 @@ impl PartBuffer {
     /// (reserved whole, so a buffer never grows past what it was given),
     /// else a new file.
     pub(super) async fn new(capacity: u64, budget: &Budget) -> Result<Self, StoreError> {
-        if let Some(reserved) = budget.try_reserve(capacity) {
+        if let Some(memory) = budget.take(capacity) {
             return Ok(PartBuffer {
                 held: Held::Memory {
-                    bytes: BytesMut::with_capacity(capacity as usize),
-                    _reserved: reserved,
+                    memory,
+                    budget: budget.clone(),
                 },
                 len: 0,
             });
@@ -96,7 +94,7 @@ impl PartBuffer {
     pub(super) async fn push(&mut self, chunk: Bytes) -> Result<(), StoreError> {
         self.len += chunk.len() as u64;
         match &mut self.held {
-            Held::Memory { bytes, .. } => bytes.extend_from_slice(&chunk),
+            Held::Memory { memory, .. } => memory.bytes.extend_from_slice(&chunk),
             Held::Spilled { file, .. } => {
                 let mut rest = &chunk[..];
                 while !rest.is_empty() {
@@ -118,12 +116,15 @@ impl PartBuffer {
     pub(super) async fn into_body(self) -> Result<PartBody, StoreError> {
         let len = self.len;
         match self.held {
-            Held::Memory { bytes, _reserved } => Ok(PartBody {
-                stream: ByteStream::from(Bytes::from(bytes)),
-                len,
-                _reserved: Some(_reserved),
-                _file: None,
-            }),
+            Held::Memory { memory, budget } => {
+                let (bytes, lent) = memory.lend(&budget);
+                Ok(PartBody {
+                    stream: ByteStream::from(bytes),
+                    len,
+                    _lent: Some(lent),
+                    _file: None,
+                })
+            }
             Held::Spilled { mut file, path } => {
                 write_out(&mut file).await?;
                 drop(file);
@@ -136,7 +137,7 @@ impl PartBuffer {
                 Ok(PartBody {
                     stream,
                     len,
-                    _reserved: None,
+                    _lent: None,
                     _file: Some(path),
                 })
             }

@@ -89,6 +89,13 @@ fn copy_source(bucket: &str, key: &str) -> String {
     out
 }
 
+/// Waits a little, more after each of `attempt`s that collided with
+/// another rewrite of a `.info`, so the rewrites spread out.
+async fn pause_before_rewrite(attempt: usize) {
+    let pause = (2 * attempt as u64).min(50) + u64::from(jitter()) % 10;
+    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+}
+
 /// A few random bits, so retries that collided spread out.
 fn jitter() -> u8 {
     let mut byte = [0u8; 1];
@@ -162,10 +169,12 @@ impl S3Upload {
         object_id: &str,
         multipart_id: &str,
     ) -> Result<Self, StoreError> {
-        // All three at once. A writer without the lock (there is none for a
-        // handle that writes) may be between two of them; what it leaves
-        // half-seen only ever counts fewer bytes, never more, as a marked
-        // tail whose part is listed does not count.
+        // All three at once. A writer may be between two of them when this
+        // handle only reads (HEAD takes no lock): a marked tail whose part
+        // is listed does not count, so what is half-seen counts fewer bytes,
+        // save a tail tusd left unmarked that the writer is taking into a
+        // part. A PATCH whose offset is off is refused. A handle that writes
+        // holds the lock, and `refresh` checks again before any byte goes.
         let (stored, tail, parts) = tokio::join!(
             read_stored_info(&store, object_id),
             head_tail(&store, object_id),
@@ -188,7 +197,8 @@ impl S3Upload {
         );
         if info.storage.contains_key(TERMINATED) {
             // A termination that stopped midway: what it left goes now.
-            let _ = upload.delete_all(parts.is_ok()).await;
+            let unfinished = !matches!(parts, Err(StoreError::NotFound));
+            let _ = upload.delete_all(unfinished).await;
             return Err(StoreError::NotFound);
         }
         upload.dead = DeadParts::recorded(&info.storage);
@@ -324,8 +334,7 @@ impl S3Upload {
                 }
                 Err(StoreError::PreconditionFailed(_)) => {
                     etag = None;
-                    let pause = (2 * attempt as u64).min(50) + u64::from(jitter()) % 10;
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    pause_before_rewrite(attempt).await;
                 }
                 Err(e) => return Err(e),
             }
@@ -571,15 +580,20 @@ impl S3Upload {
     /// in use replaces it), and records parts past a hole as dead before
     /// any number after them is used.
     async fn refresh(&mut self) -> Result<(), StoreError> {
-        let seen = (self.parts.clone(), self.tail.clone());
+        // The `.part` by its ETag: another one of the same size and mark
+        // replacing it is a change. Parts by number and size: servers need
+        // not spell an ETag in a listing as they did in the upload's answer.
+        let state = |u: &Self| {
+            let parts: Vec<_> = u.parts.iter().map(|p| (p.number, p.size)).collect();
+            (parts, u.tail.clone(), u.tail_seen.clone())
+        };
+        let seen = state(self);
         let (tail, parts) = tokio::join!(
             head_tail(&self.store, &self.object_id),
             list_parts(&self.store, &self.object_id, &self.multipart_id)
         );
         self.sort_out(parts?, tail?);
-        if (&self.parts, &self.tail) != (&seen.0, &seen.1)
-            || self.stored_offset() != self.info.offset
-        {
+        if state(self) != seen || self.stored_offset() != self.info.offset {
             return Err(StoreError::Conflict(
                 "offset does not match the stored data".into(),
             ));
@@ -974,7 +988,9 @@ impl Upload for S3Upload {
             marked.storage.insert(TERMINATED.into(), "true".into());
             match self.put_info(&marked, Condition::Unchanged(&etag)).await {
                 Ok(_) => break,
-                Err(StoreError::PreconditionFailed(_)) if attempt + 1 < INFO_REWRITES => {}
+                Err(StoreError::PreconditionFailed(_)) if attempt + 1 < INFO_REWRITES => {
+                    pause_before_rewrite(attempt).await;
+                }
                 Err(e) => return Err(e),
             }
         }
