@@ -481,12 +481,14 @@ async fn a_failed_part_leaves_a_hole_that_later_parts_never_cover(server: Server
         .await;
     let part = server.part();
     let data = common::pattern(5 * part - 120);
-    let h = handler(store);
+    let h = handler(store.clone());
     let url = create(&h, data.len() as u64).await;
     // 300 bytes: the tail, which part 1 would have taken in.
     assert_eq!(patch(&h, &url, 0, &data[..300]).await.status, 204);
     let r = patch(&h, &url, 300, &data[300..4 * part + 204]).await;
     assert!(r.status.is_server_error(), "{} {}", r.status, r.text());
+    // Its part buffers went back, the one of the bytes past the hole too.
+    assert_eq!(store.buffered_bytes(), 0);
     // The tail still counts: no part holds its bytes.
     let fresh = handler(server.over(&bucket));
     assert_eq!(offset(&fresh, &url).await, Some(300));

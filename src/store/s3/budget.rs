@@ -18,15 +18,33 @@ pub(super) struct Budget {
     permits: Arc<Semaphore>,
     bytes: usize,
     /// Buffers no part uses now, each with its share of the budget.
-    kept: Arc<Mutex<Vec<Memory>>>,
+    kept: Arc<Mutex<Vec<Kept>>>,
     spill_dir: Option<PathBuf>,
 }
 
-/// A buffer for one part, and its share of the budget.
+/// A buffer no part uses, and its share of the budget.
+#[derive(Debug)]
+struct Kept {
+    bytes: BytesMut,
+    share: OwnedSemaphorePermit,
+}
+
+/// A buffer for one part, and its share of the budget. Dropped, the share
+/// goes back, and the kept buffers go too when no part is buffered.
 #[derive(Debug)]
 pub(super) struct Memory {
     pub(super) bytes: BytesMut,
-    share: OwnedSemaphorePermit,
+    share: Option<OwnedSemaphorePermit>,
+    budget: Budget,
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        if let Some(share) = self.share.take() {
+            drop(share);
+            self.budget.free_kept_when_idle();
+        }
+    }
 }
 
 impl Budget {
@@ -56,17 +74,22 @@ impl Budget {
             return None;
         }
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        let fits = |m: &Memory| {
-            m.share.num_permits() == len as usize && m.bytes.capacity() >= len as usize
-        };
+        let fits =
+            |k: &Kept| k.share.num_permits() == len as usize && k.bytes.capacity() >= len as usize;
         if let Some(at) = kept.iter().position(fits) {
-            return Some(kept.swap_remove(at));
+            let Kept { bytes, share } = kept.swap_remove(at);
+            return Some(Memory {
+                bytes,
+                share: Some(share),
+                budget: self.clone(),
+            });
         }
         loop {
             if let Ok(share) = self.permits.clone().try_acquire_many_owned(len) {
                 return Some(Memory {
                     bytes: BytesMut::with_capacity(len as usize),
-                    share,
+                    share: Some(share),
+                    budget: self.clone(),
                 });
             }
             // Dropped, its share goes back to the budget.
@@ -76,16 +99,28 @@ impl Budget {
 
     /// Takes back a buffer whose part is uploaded: kept while other parts
     /// are buffered in memory, else freed with every kept one.
-    pub(super) fn give_back(&self, mut memory: Memory) {
-        memory.bytes.clear();
+    fn give_back(&self, mut bytes: BytesMut, share: OwnedSemaphorePermit) {
+        bytes.clear();
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        let kept_bytes: usize = kept.iter().map(|m| m.share.num_permits()).sum();
-        let in_parts = self.bytes - self.permits.available_permits() - kept_bytes;
-        if in_parts > memory.share.num_permits() {
-            kept.push(memory);
+        if self.in_parts(&kept) > share.num_permits() {
+            kept.push(Kept { bytes, share });
         } else {
             kept.clear();
         }
+    }
+
+    /// Frees the kept buffers if no part is buffered in memory.
+    fn free_kept_when_idle(&self) {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if self.in_parts(&kept) == 0 {
+            kept.clear();
+        }
+    }
+
+    /// Bytes of the budget that parts hold, not counting `kept` buffers.
+    fn in_parts(&self, kept: &[Kept]) -> usize {
+        let kept_bytes: usize = kept.iter().map(|k| k.share.num_permits()).sum();
+        self.bytes - self.permits.available_permits() - kept_bytes
     }
 
     /// Bytes reserved now, by parts and kept buffers.
@@ -101,13 +136,13 @@ impl Budget {
 
 impl Memory {
     /// The bytes as a request body, and what brings the buffer back to
-    /// `budget` once the body is no longer used.
-    pub(super) fn lend(self, budget: &Budget) -> (bytes::Bytes, Lent) {
-        let bytes = self.bytes.freeze();
+    /// the budget once the body is no longer used.
+    pub(super) fn lend(mut self) -> (bytes::Bytes, Lent) {
+        let bytes = std::mem::take(&mut self.bytes).freeze();
         let lent = Lent {
             bytes: bytes.clone(),
-            share: Some(self.share),
-            budget: budget.clone(),
+            share: self.share.take(),
+            budget: self.budget.clone(),
         };
         (bytes, lent)
     }
@@ -126,8 +161,12 @@ impl Drop for Lent {
         let Some(share) = self.share.take() else {
             return;
         };
-        if let Ok(bytes) = std::mem::take(&mut self.bytes).try_into_mut() {
-            self.budget.give_back(Memory { bytes, share });
+        match std::mem::take(&mut self.bytes).try_into_mut() {
+            Ok(bytes) => self.budget.give_back(bytes, share),
+            Err(_) => {
+                drop(share);
+                self.budget.free_kept_when_idle();
+            }
         }
     }
 }

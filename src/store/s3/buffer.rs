@@ -19,10 +19,7 @@ pub(super) struct PartBuffer {
 }
 
 enum Held {
-    Memory {
-        memory: Memory,
-        budget: Budget,
-    },
+    Memory(Memory),
     Spilled {
         /// Away on the blocking pool, with the batch, while a write is
         /// under way.
@@ -58,10 +55,7 @@ impl PartBuffer {
     pub(super) async fn new(capacity: u64, budget: &Budget) -> Result<Self, StoreError> {
         if let Some(memory) = budget.take(capacity) {
             return Ok(PartBuffer {
-                held: Held::Memory {
-                    memory,
-                    budget: budget.clone(),
-                },
+                held: Held::Memory(memory),
                 len: 0,
             });
         }
@@ -94,7 +88,7 @@ impl PartBuffer {
     pub(super) async fn push(&mut self, chunk: Bytes) -> Result<(), StoreError> {
         self.len += chunk.len() as u64;
         match &mut self.held {
-            Held::Memory { memory, .. } => memory.bytes.extend_from_slice(&chunk),
+            Held::Memory(memory) => memory.bytes.extend_from_slice(&chunk),
             Held::Spilled { file, .. } => {
                 let mut rest = &chunk[..];
                 while !rest.is_empty() {
@@ -116,8 +110,8 @@ impl PartBuffer {
     pub(super) async fn into_body(self) -> Result<PartBody, StoreError> {
         let len = self.len;
         match self.held {
-            Held::Memory { memory, budget } => {
-                let (bytes, lent) = memory.lend(&budget);
+            Held::Memory(memory) => {
+                let (bytes, lent) = memory.lend();
                 Ok(PartBody {
                     stream: ByteStream::from(bytes),
                     len,
