@@ -99,27 +99,26 @@ async fn tusd_made(
             .await
             .unwrap();
     }
-    client
-        .put_object()
-        .bucket(bucket)
-        .key(format!("{object}.part"))
-        .body(tail.to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    put(server, bucket, &format!("{object}.part"), tail.to_vec()).await;
     let id = format!("{object}+{multipart}");
     let info = format!(
         r#"{{"ID":"{id}","Size":{size},"SizeIsDeferred":false,"Offset":0,"MetaData":{metadata},"IsPartial":false,"IsFinal":false,"PartialUploads":null,"Storage":{{"Type":"s3store","Bucket":"{bucket}","Key":"{object}"}}}}"#
     );
-    client
+    put(server, bucket, &format!("{object}.info"), info.into_bytes()).await;
+    format!("/files/{id}")
+}
+
+/// Writes object `key` of `bucket` straight, as another S3 client would.
+async fn put(server: Server, bucket: &str, key: &str, body: Vec<u8>) {
+    server
+        .client()
         .put_object()
         .bucket(bucket)
-        .key(format!("{object}.info"))
-        .body(info.into_bytes().into())
+        .key(key)
+        .body(body.into())
         .send()
         .await
         .unwrap();
-    format!("/files/{id}")
 }
 
 fn handler(store: tower_tus::store::S3Store) -> UploadHandler {
@@ -591,26 +590,11 @@ async fn no_upload_takes_a_part_past_ten_thousand(server: Server, bucket: String
     .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
     // All numbers but the last two used up, as by holes.
-    let client = server.client();
-    let key = format!("{}.info", common::id_of(&url).split('+').next().unwrap());
-    let got = client
-        .get_object()
-        .bucket(&bucket)
-        .key(&key)
-        .send()
-        .await
-        .unwrap();
     let mut info: serde_json::Value =
-        serde_json::from_slice(&got.body.collect().await.unwrap().into_bytes()).unwrap();
+        serde_json::from_str(&stored_info(server, &bucket, &url).await).unwrap();
     info["Storage"]["DeadParts"] = "1-9998".into();
-    client
-        .put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .body(serde_json::to_vec(&info).unwrap().into())
-        .send()
-        .await
-        .unwrap();
+    let key = format!("{}.info", common::id_of(&url).split('+').next().unwrap());
+    put(server, &bucket, &key, serde_json::to_vec(&info).unwrap()).await;
     let h = handler(equal());
     // Parts 9,999 and 10,000 go in; a third whole part would be 10,001.
     let data = common::pattern(3 * part + 10);

@@ -210,11 +210,9 @@ pub async fn store(test: &str) -> Option<S3Store> {
     Some(over(&bucket().await))
 }
 
-/// A store over `bucket` (again: as after a restart).
+/// A store over moto's `bucket` (again: as after a restart).
 pub fn over(bucket: &str) -> S3Store {
-    S3Store::new(client(), bucket)
-        .min_part_size(MIN_PART)
-        .preferred_part_size(MIN_PART)
+    Server::Moto.over(bucket)
 }
 
 /// moto answers ListParts under a `<ListPartsResponse>` root where S3 says
@@ -361,14 +359,9 @@ pub struct Rule {
     pub times: usize,
 }
 
-/// A proxy in front of moto that breaks the requests its rules name: the
-/// failures S3 has in the field, on demand.
-pub async fn faulty_moto(rules: Vec<Rule>) -> (String, std::sync::Arc<Traffic>) {
-    faulty_proxy(moto(), rules).await
-}
-
-/// A proxy in front of `upstream` that breaks the requests `rules` name. It
-/// passes the `Host` header on untouched, so signatures still hold.
+/// A proxy in front of `upstream` that breaks the requests `rules` name:
+/// the failures S3 has in the field, on demand. It passes the `Host`
+/// header on untouched, so signatures still hold.
 async fn faulty_proxy(upstream: &str, rules: Vec<Rule>) -> (String, std::sync::Arc<Traffic>) {
     use http_body_util::{BodyExt, Full};
     let traffic = std::sync::Arc::new(Traffic::default());
@@ -494,33 +487,6 @@ async fn faulty_proxy(upstream: &str, rules: Vec<Rule>) -> (String, std::sync::A
     (format!("http://{addr}"), traffic)
 }
 
-/// A store over a fresh moto bucket, reached through a proxy that applies
-/// `rules`; the bucket's name comes with it.
-pub async fn faulty_store(test: &str, rules: Vec<Rule>) -> Option<(S3Store, String)> {
-    let (store, name, _) = watched_store(test, rules).await?;
-    Some((store, name))
-}
-
-/// [`faulty_store`], with what went through the proxy.
-pub async fn watched_store(
-    test: &str,
-    rules: Vec<Rule>,
-) -> Option<(S3Store, String, std::sync::Arc<Traffic>)> {
-    if !tools::wanted(test, "Python and moto (an S3 server)") {
-        return None;
-    }
-    let name = bucket().await;
-    let (proxy, traffic) = faulty_moto(rules).await;
-    Some((faulty_over(&proxy, &name), name, traffic))
-}
-
-/// A store over `bucket` through the proxy at `proxy`.
-pub fn faulty_over(proxy: &str, bucket: &str) -> S3Store {
-    S3Store::new(client_for(proxy, ("test", "test"), true), bucket)
-        .min_part_size(MIN_PART)
-        .preferred_part_size(MIN_PART)
-}
-
 /// An S3 server the tests run on, with the part size its stores use.
 #[derive(Clone, Copy, Debug)]
 pub enum Server {
@@ -547,19 +513,16 @@ impl Server {
         }
     }
 
-    /// A fresh bucket on this server.
-    pub async fn bucket(self) -> String {
-        match self {
-            Server::Moto => bucket().await,
-            Server::SeaweedFs => seaweedfs_bucket().await,
-        }
-    }
-
     /// A store over `bucket` (again: as after a restart).
     pub fn over(self, bucket: &str) -> S3Store {
+        self.sized(S3Store::new(self.client(), bucket))
+    }
+
+    /// `store` with this server's part size.
+    fn sized(self, store: S3Store) -> S3Store {
         match self {
-            Server::Moto => over(bucket),
-            Server::SeaweedFs => S3Store::new(seaweedfs_client(), bucket),
+            Server::Moto => store.min_part_size(MIN_PART).preferred_part_size(MIN_PART),
+            Server::SeaweedFs => store,
         }
     }
 
@@ -574,10 +537,11 @@ impl Server {
 
     /// A store over `bucket` through the proxy at `proxy`.
     pub fn through(self, proxy: &str, bucket: &str) -> S3Store {
-        match self {
-            Server::Moto => faulty_over(proxy, bucket),
-            Server::SeaweedFs => S3Store::new(client_for(proxy, SEAWEED_KEY, false), bucket),
-        }
+        let client = match self {
+            Server::Moto => client_for(proxy, ("test", "test"), true),
+            Server::SeaweedFs => client_for(proxy, SEAWEED_KEY, false),
+        };
+        self.sized(S3Store::new(client, bucket))
     }
 
     /// A store over `bucket` through a new proxy that applies `rules`, and

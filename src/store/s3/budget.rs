@@ -41,8 +41,7 @@ pub(super) struct Memory {
 impl Drop for Memory {
     fn drop(&mut self) {
         if let Some(share) = self.share.take() {
-            drop(share);
-            self.budget.free_kept_when_idle();
+            self.budget.give_back(None, share);
         }
     }
 }
@@ -97,30 +96,22 @@ impl Budget {
         }
     }
 
-    /// Takes back a buffer whose part is uploaded: kept while other parts
-    /// are buffered in memory, else freed with every kept one.
-    fn give_back(&self, mut bytes: BytesMut, share: OwnedSemaphorePermit) {
-        bytes.clear();
+    /// Takes back a part's share of the budget, and its buffer when it can
+    /// be used again: kept while other parts are buffered in memory; when
+    /// none is, every kept buffer is freed.
+    fn give_back(&self, bytes: Option<BytesMut>, share: OwnedSemaphorePermit) {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if self.in_parts(&kept) > share.num_permits() {
-            kept.push(Kept { bytes, share });
-        } else {
-            kept.clear();
-        }
-    }
-
-    /// Frees the kept buffers if no part is buffered in memory.
-    fn free_kept_when_idle(&self) {
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if self.in_parts(&kept) == 0 {
-            kept.clear();
-        }
-    }
-
-    /// Bytes of the budget that parts hold, not counting `kept` buffers.
-    fn in_parts(&self, kept: &[Kept]) -> usize {
         let kept_bytes: usize = kept.iter().map(|k| k.share.num_permits()).sum();
-        self.bytes - self.permits.available_permits() - kept_bytes
+        let in_parts = self.bytes - self.permits.available_permits() - kept_bytes;
+        let others = in_parts - share.num_permits();
+        match bytes {
+            Some(mut bytes) if others > 0 => {
+                bytes.clear();
+                kept.push(Kept { bytes, share });
+            }
+            _ if others == 0 => kept.clear(),
+            _ => {}
+        }
     }
 
     /// Bytes reserved now, by parts and kept buffers.
@@ -161,12 +152,7 @@ impl Drop for Lent {
         let Some(share) = self.share.take() else {
             return;
         };
-        match std::mem::take(&mut self.bytes).try_into_mut() {
-            Ok(bytes) => self.budget.give_back(bytes, share),
-            Err(_) => {
-                drop(share);
-                self.budget.free_kept_when_idle();
-            }
-        }
+        let bytes = std::mem::take(&mut self.bytes).try_into_mut().ok();
+        self.budget.give_back(bytes, share);
     }
 }
