@@ -325,3 +325,69 @@ async fn tuspy_stopped_part_way_resumes_through_tusd_on_s3() {
 async fn tuspy_checksummed_chunks_through_tusd_on_s3() {
     tuspy_through_tusd_on_s3("tuspy_checksummed_chunks_through_tusd_on_s3", "checksum").await;
 }
+
+#[tokio::test]
+async fn tusd_s_metadata_prefix_and_minimum_part_flags_take_effect() {
+    let Some((bucket, dir)) = bucket_and_folder(
+        "tusd_s_metadata_prefix_and_minimum_part_flags_take_effect",
+        "Python and SeaweedFS (an S3 server)",
+    )
+    .await
+    else {
+        return;
+    };
+    let flags = [
+        "-s3-metadata-object-prefix=meta/",
+        "-s3-min-part-size=1048576",
+    ];
+    let t = tusd_with(&bucket, dir.path(), &flags);
+    let addr = t.addr;
+    let (data_a, data_b) = (pattern(1 << 20), vec![9u8; 1000]);
+    let mut partials = Vec::new();
+    for data in [&data_a, &data_b] {
+        let url = create(
+            addr,
+            &format!(
+                "Upload-Length: {}\r\nUpload-Concat: partial\r\nContent-Length: 0\r\n",
+                data.len()
+            ),
+        )
+        .await;
+        let (status, head, _) = raw(addr, &patch(addr, &url, 0, data.len()), data).await;
+        assert_eq!(status, 204, "{head}");
+        partials.push(url);
+    }
+    // 1 MiB, the minimum given, passes the check at POST where S3's own
+    // 5 MiB would not (SeaweedFS holds to 5 MiB when the final completes:
+    // the flag is for servers that take smaller parts).
+    let concat = format!(
+        "Upload-Concat: final;{} {}\r\nContent-Length: 0\r\n",
+        partials[0], partials[1]
+    );
+    let (status, head, _) = raw(addr, &head_of("POST", addr, "/files/", &concat), b"").await;
+    assert_eq!(status, 201, "{head}");
+    // The `.info` under the metadata prefix, the object under the other.
+    let object = partials[0]
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('+')
+        .next()
+        .unwrap();
+    let client = common::s3::seaweedfs_client();
+    let exists = |key: String| {
+        let (client, bucket) = (client.clone(), bucket.clone());
+        async move {
+            client
+                .head_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .is_ok()
+        }
+    };
+    assert!(exists(format!("meta/{object}.info")).await);
+    assert!(!exists(format!("uploads/{object}.info")).await);
+    assert!(exists(format!("uploads/{object}")).await);
+}
