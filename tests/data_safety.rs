@@ -1052,7 +1052,7 @@ async fn a_streaming_deferred_upload_counts_against_new_creations() {
     let url = r.header("location").unwrap().to_owned();
     let (tx, running) = streaming_patch(&h, &url);
     tx.send(Bytes::from(vec![1u8; 60])).await.unwrap();
-    eventually(5, || async { offset(&h, &url).await == Some(60) }).await;
+    taken(&tx).await;
     let r = call(
         &h,
         empty(tus(Method::POST, "/files/").header("upload-length", "50")),
@@ -1348,4 +1348,59 @@ async fn the_sweep_decides_on_the_state_it_read_under_the_lock() {
     let report = h.sweep().await.unwrap();
     assert_eq!(report.expired, 0);
     assert_eq!(offset(&h, &url).await, Some(3), "the upload is still there");
+}
+
+#[tokio::test]
+async fn a_release_request_reads_what_already_arrived_then_stops() {
+    use tower_tus::body::{BodyEnd, UploadBody};
+    use tower_tus::lock::Signal;
+    let (tx, channel) = Channel::new();
+    let signal = Signal::new();
+    let mut body = UploadBody::new(channel, 1000).with_release_signal(signal.clone());
+    for chunk in [&b"cut "[..], b"client's ", b"last bytes"] {
+        tx.send(Bytes::from_static(chunk)).await.unwrap();
+    }
+    signal.raise();
+    let mut kept = Vec::new();
+    while let Some(chunk) = body.next_chunk().await {
+        kept.extend_from_slice(&chunk);
+    }
+    assert_eq!(kept, b"cut client's last bytes");
+    // The client has not ended its body: reading stopped once no more came.
+    assert!(matches!(body.end(), Some(BodyEnd::ReleaseRequested)));
+    drop(tx);
+}
+
+/// A client that always has more to send, as fast as it is read.
+struct Endless;
+
+impl http_body::Body for Endless {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![
+            7u8;
+            1 << 20
+        ])))))
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_never_pauses_still_lets_go_of_a_requested_lock() {
+    use tower_tus::body::{BodyEnd, UploadBody};
+    use tower_tus::lock::Signal;
+    let signal = Signal::new();
+    let mut body = UploadBody::new(Endless, 1 << 40).with_release_signal(signal.clone());
+    assert!(body.next_chunk().await.is_some());
+    signal.raise();
+    let mut after = 0;
+    while let Some(chunk) = body.next_chunk().await {
+        after += chunk.len();
+    }
+    assert!(after <= 16 << 20, "{after} bytes read after the request");
+    assert!(matches!(body.end(), Some(BodyEnd::ReleaseRequested)));
 }

@@ -58,6 +58,19 @@ fn sha1(data: &[u8]) -> String {
     )
 }
 
+/// Waits until upload `id`'s file in `dir` holds `len` bytes: unlike a
+/// HEAD, which takes the upload's lock over, it leaves a running request be.
+async fn wait_for_size(dir: &std::path::Path, id: &str, len: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(dir.join(id)).unwrap().len() < len {
+        assert!(
+            Instant::now() < deadline,
+            "the file never reached {len} bytes"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn wait_for_offset(addr: SocketAddr, url: &str, at_least: u64) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -87,11 +100,14 @@ async fn a_client_moving_to_another_process_takes_over_within_a_second() {
         .await
         .unwrap();
     stale.write_all(&data[..1 << 20]).await.unwrap();
-    let offset = wait_for_offset(b.addr, &url, 1 << 20).await as usize;
-    assert_eq!(offset, 1 << 20);
+    let id = url.rsplit('/').next().unwrap();
+    wait_for_size(dir.path(), id, 1 << 20).await;
 
-    // The client reconnects to process B and resumes.
+    // The client reconnects to process B, asks where to resume, resumes.
     let started = Instant::now();
+    let (_, offset) = head(b.addr, &url).await;
+    let offset = offset.unwrap() as usize;
+    assert_eq!(offset, 1 << 20);
     let fresh = tokio::spawn({
         let (addr, url, rest) = (b.addr, url.clone(), data[offset..].to_vec());
         async move {
@@ -113,7 +129,6 @@ async fn a_client_moving_to_another_process_takes_over_within_a_second() {
     );
     let (status, head, _) = fresh.await.unwrap();
     assert_eq!(status, 204, "{head}");
-    let id = url.rsplit('/').next().unwrap();
     assert!(
         std::fs::read(dir.path().join(id)).unwrap() == data,
         "byte for byte"
@@ -197,7 +212,7 @@ async fn a_lock_left_by_a_killed_process_is_taken_over() {
     assert!(lock.exists(), "the running PATCH holds a lock file");
     // Killed once its bytes are written (bytes still in the kernel's socket
     // buffer die with the process).
-    wait_for_offset(a.addr, &url, 5).await;
+    wait_for_size(dir.path(), &id, 5).await;
     a.kill9();
     assert!(lock.exists(), "a killed process leaves its lock behind");
     let b = start(dir.path(), &[]).await;
@@ -291,7 +306,8 @@ async fn kill_9_during_a_concatenation_and_every_final_completes() {
         if i == 1 {
             // The request that concatenates three 64 MiB finals: cut short
             // once its last byte is on disk, while it finishes and copies.
-            wait_for_offset(tusd.addr, url, part.len() as u64).await;
+            let id = url.rsplit('/').next().unwrap();
+            wait_for_size(dir.path(), id, part.len() as u64).await;
             tusd.kill9();
             break;
         }

@@ -126,34 +126,48 @@ async fn a_restart_between_chunks_loses_nothing() {
     assert_eq!(body, data);
 }
 
-#[tokio::test]
-async fn a_reconnecting_client_takes_over_a_half_dead_requests_lock() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = file_config(dir.path()).lock_timeout(Duration::from_secs(5));
-    let (addr, _server) = serve(UploadHandler::new(config)).await;
+/// A server over `dir` and an upload of 100,000 bytes whose PATCH sent
+/// 40,000 of them, then hangs with its connection open.
+async fn half_dead_patch(dir: &std::path::Path) -> (SocketAddr, String, Vec<u8>, TcpStream) {
+    let config = file_config(dir).lock_timeout(Duration::from_secs(5));
+    // The server runs on, detached, as long as the test's runtime.
+    let (addr, _) = serve(UploadHandler::new(config)).await;
     let data = pattern(100_000);
     let url = create_raw(addr, data.len()).await;
-
-    // The old request sends part of its body, then hangs with the connection open.
     let mut old = TcpStream::connect(addr).await.unwrap();
     old.write_all(patch_head(addr, &url, 0, data.len()).as_bytes())
         .await
         .unwrap();
     old.write_all(&data[..40_000]).await.unwrap();
+    old.flush().await.unwrap();
+    let id = url.rsplit('/').next().unwrap();
     eventually(5, || async {
-        head_offset(addr, &url).await == Some(40_000)
+        std::fs::metadata(dir.join(id)).unwrap().len() == 40_000
     })
     .await;
+    (addr, url, data, old)
+}
 
-    // The client reconnects and resumes from the offset it sees.
-    let started = Instant::now();
+/// The PATCH that sends the rest of [`half_dead_patch`]'s upload.
+async fn resume_after_half(addr: SocketAddr, url: &str, data: &[u8]) {
     let (status, head, _) = raw(
         addr,
-        &patch_head(addr, &url, 40_000, 60_000),
+        &patch_head(addr, url, 40_000, 60_000),
         &data[40_000..],
     )
     .await;
     assert_eq!(status, 204, "{head}");
+}
+
+#[tokio::test]
+async fn a_reconnecting_client_takes_over_a_half_dead_requests_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, url, data, mut old) = half_dead_patch(dir.path()).await;
+    let id = url.rsplit('/').next().unwrap();
+
+    // The client reconnects and resumes from where it knows it was.
+    let started = Instant::now();
+    resume_after_half(addr, &url, &data).await;
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "took over without waiting out the lock"
@@ -162,7 +176,28 @@ async fn a_reconnecting_client_takes_over_a_half_dead_requests_lock() {
     // The old request was told it was interrupted.
     let (status, _, body) = read_response(&mut old).await;
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(std::fs::read(dir.path().join(id)).unwrap(), data);
+}
+
+#[tokio::test]
+async fn a_head_takes_over_a_half_dead_request_and_tells_what_it_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, url, data, mut old) = half_dead_patch(dir.path()).await;
     let id = url.rsplit('/').next().unwrap();
+
+    // A resuming client asks for the offset first: the old request lets
+    // go at once, and the answer is everything it kept.
+    let started = Instant::now();
+    assert_eq!(head_offset(addr, &url).await, Some(40_000));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "waited out the lock"
+    );
+    let (status, _, body) = tokio::time::timeout(Duration::from_secs(2), read_response(&mut old))
+        .await
+        .expect("the old request was answered");
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    resume_after_half(addr, &url, &data).await;
     assert_eq!(std::fs::read(dir.path().join(id)).unwrap(), data);
 }
 
@@ -259,6 +294,8 @@ async fn a_lock_that_is_never_released_times_out_with_423() {
     // 423: what tus-js-client and Uppy retry.
     assert_eq!(r.status, StatusCode::LOCKED);
     assert!(r.text().contains("lock"), "{}", r.text());
+    // A HEAD asks the holder to let go too; when it does not, the HEAD
+    // still answers, from the state stored.
     assert_eq!(offset(&h, &url).await, Some(0));
 }
 

@@ -16,6 +16,21 @@ use crate::error::BoxError;
 use crate::headers::UPLOAD_CHECKSUM;
 use crate::lock::{Signal, UploadLock};
 
+/// How much a body still reads once a release was requested: more than the
+/// client's send buffer, the server's receive buffer and its read buffer
+/// hold together, so the last bytes a cut client sent all count.
+const RELEASE_DRAIN: u64 = 16 << 20;
+
+/// How long a body asked to release waits for more bytes before it ends: a
+/// half-dead client sends none, a cut one's last bytes come without pause.
+const RELEASE_QUIET: Duration = Duration::from_millis(100);
+
+/// The reading that goes on after a release request.
+struct Drain {
+    left: u64,
+    quiet: Pin<Box<tokio::time::Sleep>>,
+}
+
 /// How the reading of an [`UploadBody`] ended.
 ///
 /// ```
@@ -76,6 +91,8 @@ pub struct UploadBody {
     remaining: u64,
     bytes_read: u64,
     release: Option<Signal>,
+    /// Once a release was requested: what may still be read.
+    draining: Option<Drain>,
     lost: Option<Signal>,
     fencing_token: Option<u64>,
     stop: Option<Signal>,
@@ -137,6 +154,7 @@ impl UploadBody {
             remaining: limit,
             bytes_read: 0,
             release: None,
+            draining: None,
             lost: None,
             fencing_token: None,
             stop: None,
@@ -153,7 +171,9 @@ impl UploadBody {
     }
 
     /// Stops reading when the holder of `lock` is asked to release it
-    /// ([`BodyEnd::ReleaseRequested`]) or loses it ([`BodyEnd::LockLost`]),
+    /// ([`BodyEnd::ReleaseRequested`], once the bytes on their way are read,
+    /// as [`UploadBody::with_release_signal`] says) or loses it at once
+    /// ([`BodyEnd::LockLost`]),
     /// and carries its fencing token for the store.
     #[must_use]
     pub fn with_lock(mut self, lock: &UploadLock) -> Self {
@@ -276,8 +296,26 @@ impl UploadBody {
         self
     }
 
-    /// Stops reading as soon as `signal` is raised, ending with
-    /// [`BodyEnd::ReleaseRequested`].
+    /// Stops reading once `signal` is raised, ending with
+    /// [`BodyEnd::ReleaseRequested`]: bytes still on their way are read
+    /// while they come without a pause of 100 ms, up to 16 MiB, so a client
+    /// that cut its request and resumed at once loses none of them.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower_tus::body::UploadBody;
+    /// use tower_tus::lock::Signal;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let signal = Signal::new();
+    /// let arrived = Full::new(Bytes::from_static(b"arrived"));
+    /// let mut body = UploadBody::new(arrived, 100).with_release_signal(signal.clone());
+    /// signal.raise();
+    /// // The bytes that came before the request are still read.
+    /// assert_eq!(body.next_chunk().await.as_deref(), Some(&b"arrived"[..]));
+    /// # }
+    /// ```
     #[must_use]
     pub fn with_release_signal(mut self, signal: Signal) -> Self {
         self.release = Some(signal);
@@ -313,8 +351,19 @@ impl UploadBody {
         if let Some(release) = &self.release
             && release.poll_raised(cx).is_ready()
         {
-            self.end = Some(BodyEnd::ReleaseRequested);
-            return Poll::Ready(None);
+            // Bytes on their way when the request came (a cut client's last
+            // ones, still in the sockets' buffers) are still read, so a
+            // client that resumes at once loses none of them. Reading stops
+            // once no more come for a moment, or after a bound when a live
+            // client keeps sending.
+            let drain = self.draining.get_or_insert_with(|| Drain {
+                left: RELEASE_DRAIN,
+                quiet: Box::pin(tokio::time::sleep(RELEASE_QUIET)),
+            });
+            if drain.left == 0 {
+                self.end = Some(BodyEnd::ReleaseRequested);
+                return Poll::Ready(None);
+            }
         }
         if let Some(stop) = &self.stop
             && stop.poll_raised(cx).is_ready()
@@ -325,6 +374,12 @@ impl UploadBody {
         loop {
             let frame = match Pin::new(&mut self.body).poll_frame(cx) {
                 Poll::Pending => {
+                    if let Some(drain) = &mut self.draining
+                        && drain.quiet.as_mut().poll(cx).is_ready()
+                    {
+                        self.end = Some(BodyEnd::ReleaseRequested);
+                        return Poll::Ready(None);
+                    }
                     if let Some((_, sleep)) = &mut self.idle
                         && sleep.as_mut().poll(cx).is_ready()
                     {
@@ -371,6 +426,13 @@ impl UploadBody {
             }
             self.remaining -= data.len() as u64;
             self.bytes_read += data.len() as u64;
+            if let Some(drain) = &mut self.draining {
+                drain.left = drain.left.saturating_sub(data.len() as u64);
+                drain
+                    .quiet
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + RELEASE_QUIET);
+            }
             if data.is_empty() {
                 return Poll::Ready(None);
             }

@@ -126,28 +126,32 @@ impl OpenUpload {
         self.finish_if_complete().await
     }
 
-    /// Retries what a failed finish or concatenation left undone, if the
-    /// upload's lock is free right now: for HEAD and GET, which only read.
+    /// Retries what a failed finish or concatenation left undone: for HEAD
+    /// and GET, which only read. Under the lock the request holds, or else
+    /// if the upload's lock is free right now.
     pub(super) async fn retry_finish(&mut self) -> Result<(), TusError> {
         let info = self.upload.info();
         let pending = !info.finished && (info.is_final || info.is_complete());
-        if !pending || self.lock.is_some() {
+        if !pending {
             return Ok(());
         }
         let id = info.id.clone();
-        let lock = match self.handler.lock(&id, LockMode::Try).await {
-            Ok(lock) => lock,
-            Err(TusError::Locked) => return Ok(()),
-            Err(err) => return Err(err),
-        };
-        self.lock = Some(lock);
-        self.reopen().await?;
+        let borrowed = self.lock.is_none();
+        if borrowed {
+            let lock = match self.handler.lock(&id, LockMode::Try).await {
+                Ok(lock) => lock,
+                Err(TusError::Locked) => return Ok(()),
+                Err(err) => return Err(err),
+            };
+            self.lock = Some(lock);
+            self.reopen().await?;
+        }
         let result = if self.upload.info().is_final {
             self.complete_final().await
         } else {
             self.finish_if_complete().await
         };
-        if let Some(lock) = self.lock.take() {
+        if borrowed && let Some(lock) = self.lock.take() {
             lock.release().await;
         }
         if let Err(err) = result {

@@ -10,6 +10,8 @@ use crate::headers::{
     UPLOAD_CONCAT, UPLOAD_DEFER_LENGTH, UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_METADATA,
     UPLOAD_OFFSET,
 };
+use crate::info::FileInfo;
+use crate::lock::LockMode;
 use crate::metadata;
 
 impl UploadHandler {
@@ -18,9 +20,23 @@ impl UploadHandler {
         id: &str,
         details: &Arc<RequestDetails>,
     ) -> Result<Response<HandlerBody>, TusError> {
-        let mut open = self.open(id, None, details).await?;
+        // A request still holding the upload (the client's own, cut a moment
+        // ago and still storing what arrived, or half-dead) is asked to let
+        // go first: the offset told is then everything kept, which is what a
+        // client about to resume needs. A holder busy with the server's own
+        // work (a final being joined) does not let go; the stored state is
+        // told then.
+        let mut open = match self.open(id, Some(LockMode::TakeOver), details).await {
+            Err(TusError::LockTimeout) => self.open(id, None, details).await?,
+            opened => opened?,
+        };
         open.retry_finish().await?;
-        let info = open.upload.info();
+        let res = self.head_response(open.upload.info(), details);
+        open.release().await;
+        Ok(res)
+    }
+
+    fn head_response(&self, info: &FileInfo, details: &RequestDetails) -> Response<HandlerBody> {
         let mut res = Response::new(HandlerBody::empty());
         *res.status_mut() = StatusCode::OK;
         let headers = res.headers_mut();
@@ -44,6 +60,6 @@ impl UploadHandler {
         if let Some(expires) = self.expires_header(info) {
             headers.insert(UPLOAD_EXPIRES, expires);
         }
-        Ok(res)
+        res
     }
 }

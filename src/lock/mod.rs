@@ -1,11 +1,13 @@
 //! One writer per upload: the [`Locker`] trait, held [`UploadLock`]s, and
 //! the lockers that ship with the crate.
 //!
-//! A request says how it wants a lock ([`LockMode`]). A PATCH or DELETE
-//! *takes over*: a second request for a locked upload (typically a client
-//! that reconnected while its old, half-dead request still hangs) asks the
-//! holder to release. The holder stops reading its body, keeps what
-//! arrived, answers, and releases; the newcomer then proceeds. Background
+//! A request says how it wants a lock ([`LockMode`]). A PATCH, DELETE or
+//! HEAD *takes over*: a second request for a locked upload (typically a
+//! client that reconnected while its old, half-dead request still hangs)
+//! asks the holder to release. The holder stops reading its body, keeps what
+//! arrived, answers, and releases; the newcomer then proceeds, so the offset
+//! a HEAD tells is everything kept, also while a cut request is still
+//! storing its last bytes. Background
 //! work (the expiry sweep, eviction) only *tries*, so it never interrupts a
 //! writer; completing a final upload *waits*.
 //!

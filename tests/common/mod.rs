@@ -236,6 +236,12 @@ pub fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }
 
+/// Waits until the handler has read every chunk sent on `tx`: a HEAD
+/// would ask the writer to let go.
+pub async fn taken(tx: &tokio::sync::mpsc::Sender<Bytes>) {
+    eventually(5, || async { tx.capacity() == tx.max_capacity() }).await;
+}
+
 /// Polls `f` until it returns true, for at most `secs` seconds.
 pub async fn eventually<F, Fut>(secs: u64, mut f: F)
 where
