@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::tusd::start;
-use common::{header_of, pattern, raw, read_response};
+use common::{header_of, pattern, raw, read_response, wait_for_size};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tower_tus::checksum::Algorithm;
@@ -56,19 +56,6 @@ fn sha1(data: &[u8]) -> String {
         "Upload-Checksum: sha1 {}\r\n",
         base64::engine::general_purpose::STANDARD.encode(hasher.finish())
     )
-}
-
-/// Waits until upload `id`'s file in `dir` holds `len` bytes: unlike a
-/// HEAD, which takes the upload's lock over, it leaves a running request be.
-async fn wait_for_size(dir: &std::path::Path, id: &str, len: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::metadata(dir.join(id)).unwrap().len() < len {
-        assert!(
-            Instant::now() < deadline,
-            "the file never reached {len} bytes"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 async fn wait_for_offset(addr: SocketAddr, url: &str, at_least: u64) -> u64 {

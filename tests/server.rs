@@ -140,11 +140,7 @@ async fn half_dead_patch(dir: &std::path::Path) -> (SocketAddr, String, Vec<u8>,
         .unwrap();
     old.write_all(&data[..40_000]).await.unwrap();
     old.flush().await.unwrap();
-    let id = url.rsplit('/').next().unwrap();
-    eventually(5, || async {
-        std::fs::metadata(dir.join(id)).unwrap().len() == 40_000
-    })
-    .await;
+    wait_for_size(dir, &id_of(&url), 40_000).await;
     (addr, url, data, old)
 }
 

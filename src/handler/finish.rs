@@ -136,8 +136,8 @@ impl OpenUpload {
             return Ok(());
         }
         let id = info.id.clone();
-        let borrowed = self.lock.is_none();
-        if borrowed {
+        let takes_own_lock = self.lock.is_none();
+        if takes_own_lock {
             let lock = match self.handler.lock(&id, LockMode::Try).await {
                 Ok(lock) => lock,
                 Err(TusError::Locked) => return Ok(()),
@@ -151,7 +151,7 @@ impl OpenUpload {
         } else {
             self.finish_if_complete().await
         };
-        if borrowed && let Some(lock) = self.lock.take() {
+        if takes_own_lock && let Some(lock) = self.lock.take() {
             lock.release().await;
         }
         if let Err(err) = result {

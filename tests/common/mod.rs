@@ -236,6 +236,15 @@ pub fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }
 
+/// Waits until upload `id`'s file in `dir` holds `len` bytes: unlike a
+/// HEAD, which takes the upload's lock over, it leaves a running request be.
+pub async fn wait_for_size(dir: &Path, id: &str, len: u64) {
+    eventually(10, || async {
+        std::fs::metadata(dir.join(id)).unwrap().len() >= len
+    })
+    .await;
+}
+
 /// Waits until the handler has read every chunk sent on `tx`: a HEAD
 /// would ask the writer to let go.
 pub async fn taken(tx: &tokio::sync::mpsc::Sender<Bytes>) {
