@@ -181,6 +181,117 @@ async fn a_bucket_that_cannot_be_reached_stops_tusd_at_start_up() {
     assert!(log.contains("no-such-bucket"), "{log}");
 }
 
+/// Runs `tusd --s3-bucket accelerated-bucket` with `flags` and no S3
+/// server to reach; its log, once it has given up.
+fn start_up_log_without_a_server(flags: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tusd"))
+        .args(["--port", "0", "--upload-dir"])
+        .arg(dir.path())
+        .args(["-s3-bucket", "accelerated-bucket"])
+        .args(flags)
+        .env("AWS_ACCESS_KEY_ID", "key")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", dir.path().join("no-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.path().join("no-credentials"),
+        )
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn transfer_acceleration_sends_to_the_bucket_s_accelerate_endpoint() {
+    let log = start_up_log_without_a_server(&["-s3-transfer-acceleration"]);
+    assert!(
+        log.contains("head bucket at https://accelerated-bucket.s3-accelerate.amazonaws.com"),
+        "{log}"
+    );
+    let log = start_up_log_without_a_server(&[]);
+    assert!(
+        log.contains("head bucket at https://accelerated-bucket.s3.us-east-1.amazonaws.com"),
+        "{log}"
+    );
+    // S3 Accelerate has one endpoint per bucket: an endpoint of one's own
+    // cannot be accelerated, and saying both is refused at start-up.
+    let log = start_up_log_without_a_server(&[
+        "-s3-transfer-acceleration",
+        "-s3-endpoint",
+        "http://127.0.0.1:9",
+    ]);
+    assert!(
+        log.contains("A custom endpoint cannot be combined with S3 Accelerate"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn credentials_from_a_named_profile_in_the_shared_file_reach_the_bucket() {
+    let Some((bucket, dir)) = bucket_and_folder(
+        "credentials_from_a_named_profile_in_the_shared_file_reach_the_bucket",
+        "Python and SeaweedFS (an S3 server)",
+    )
+    .await
+    else {
+        return;
+    };
+    let (endpoint, (key, secret)) = common::s3::seaweedfs_access();
+    let profiles = dir.path().join("credentials");
+    let config = dir.path().join("config");
+    std::fs::write(
+        &profiles,
+        format!(
+            "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n\
+             [uploads]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        "[default]\nregion = us-east-1\n\n[profile uploads]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let command = |profile: &str| {
+        let mut cmd = common::tusd::command(dir.path());
+        cmd.args([
+            "-s3-bucket",
+            &bucket,
+            "-s3-path-style",
+            "-s3-endpoint",
+            endpoint,
+        ])
+        .env("AWS_SHARED_CREDENTIALS_FILE", &profiles)
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_PROFILE", profile)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_REGION");
+        cmd
+    };
+    // The default profile's key is refused by the bucket, at start-up.
+    let out = command("default").output().unwrap();
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.contains(&format!("head bucket at {endpoint}/{bucket}")),
+        "{log}"
+    );
+
+    let t = launch(command("uploads"));
+    let url = create(t.addr, "Upload-Length: 5\r\n").await;
+    let (status, head, _) = raw(t.addr, &patch(t.addr, &url, 0, 5), b"hello").await;
+    assert_eq!(status, 204, "{head}");
+    let (status, _, body) = raw(t.addr, &head_of("GET", t.addr, &url, ""), b"").await;
+    assert_eq!((status, body.as_slice()), (200, b"hello".as_slice()));
+}
+
 #[tokio::test]
 async fn tus_js_client_cut_mid_body_resumes_through_tusd_on_s3() {
     let Some((bucket, dir)) = bucket_and_folder(

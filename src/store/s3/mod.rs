@@ -11,6 +11,7 @@ mod writer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -288,20 +289,34 @@ impl S3Store {
     }
 
     /// Checks that the bucket can be reached with the credentials given: a
-    /// clear error at start-up rather than at the first upload.
+    /// clear error at start-up rather than at the first upload. The error
+    /// names the URL the client resolved for the bucket (an endpoint,
+    /// path-style addressing or transfer acceleration put it elsewhere).
     pub async fn check(&self) -> Result<(), StoreError> {
-        self.client
+        let sent_to = Arc::new(Mutex::new(None::<String>));
+        let seen = Arc::clone(&sent_to);
+        let answer = self
+            .client
             .head_bucket()
             .bucket(&self.bucket)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| match store_error("head bucket", e) {
-                StoreError::NotFound => {
-                    StoreError::Other(format!("bucket {} does not exist", self.bucket).into())
-                }
-                other => other,
+            .customize()
+            .mutate_request(move |request| {
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(request.uri().to_owned());
             })
+            .send()
+            .await;
+        let Err(err) = answer else { return Ok(()) };
+        let url = sent_to.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let what = match &url {
+            Some(url) => format!("head bucket at {url}"),
+            None => "head bucket".to_owned(),
+        };
+        Err(match store_error(&what, err) {
+            StoreError::NotFound => {
+                StoreError::Other(format!("bucket {} does not exist", self.bucket).into())
+            }
+            other => other,
+        })
     }
 }
 
