@@ -8,7 +8,11 @@
 #      tus-node-server with @tus/s3-store (pinned in interop/) on the same
 #      SeaweedFS with the same part size; tusd also with
 #      --s3-disable-content-hashes (no SHA-256 of each part for its
-#      signature, which SeaweedFS then does not check either);
+#      signature, which SeaweedFS then does not check either); with the
+#      CPU seconds each server and SeaweedFS spend per GiB, and the ceiling
+#      they set: the rate at which SeaweedFS alone would fill every core,
+#      against tus-node-server's rate (a server costing nothing could not
+#      beat that ratio on this machine);
 #   2. 2,000 uploads of 16 KiB at concurrency 16, against tus-node-server;
 #   3. tusd's peak RSS while 50 uploads of 64 MiB go in at once: the part
 #      buffers' share (the peak with the budget less the peak of a tusd
@@ -38,6 +42,7 @@ trap cleanup EXIT
 
 export AWS_ACCESS_KEY_ID=tus-bench-key AWS_SECRET_ACCESS_KEY=tus-bench-secret AWS_REGION=us-east-1
 S3=$(bash interop/seaweedfs.sh "$WORK/weed")
+WEED=$(cat "$WORK/weed/weed.pid")
 export AWS_ENDPOINT_URL=$S3
 for b in direct tusd node; do $DIRECT bucket "$S3" "bench-$b"; done
 
@@ -46,7 +51,12 @@ wait_port() { for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-declare -A URL
+declare -A URL SERVER
+TICKS=$(getconf CLK_TCK)
+cpu_of() { # PID: its CPU seconds so far
+  [ -n "$1" ] || { echo 0; return; }
+  awk -v t="$TICKS" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"
+}
 start_tusd() { # NAME [BUDGET [FLAGS...]]
   local port name=$1 budget=${2:-$BUDGET}; port=$(free_port)
   shift; shift || true
@@ -56,12 +66,13 @@ start_tusd() { # NAME [BUDGET [FLAGS...]]
     --s3-memory-budget "$budget" "$@" >"$WORK/$name.log" 2>&1 &
   PIDS+=("$!"); LAST_PID=$!; wait_port "$port"
   URL[$name]="http://127.0.0.1:$port/files/"
+  SERVER[$name]=$LAST_PID
 }
 start_tusd tusd
 start_tusd unsigned "$BUDGET" --s3-disable-content-hashes
 NODE_PORT=$(free_port)
 TUS_S3_PART_SIZE=$PART node interop/tus-node-server.mjs "$NODE_PORT" s3://bench-node >"$WORK/node.log" 2>&1 &
-PIDS+=("$!"); wait_port "$NODE_PORT"
+PIDS+=("$!"); SERVER[node]=$!; wait_port "$NODE_PORT"
 URL[node]="http://127.0.0.1:$NODE_PORT/files/"
 
 GIB=$((1 << 30))
@@ -76,14 +87,24 @@ big direct >/dev/null
 for i in $(seq "$ROUNDS"); do
   line="round $i:"
   for name in direct tusd unsigned node; do
+    weed0=$(cpu_of "$WEED"); server0=$(cpu_of "${SERVER[$name]:-}")
     v=$(big $name)
     echo "$v" >>"$WORK/big-$name"
+    awk -v a="$(cpu_of "$WEED")" -v b="$weed0" 'BEGIN {print a - b}' >>"$WORK/weed-cpu"
+    awk -v a="$(cpu_of "${SERVER[$name]:-}")" -v b="$server0" 'BEGIN {print a - b}' >>"$WORK/cpu-$name"
     line="$line $name $v"
   done
   echo "$line MiB/s"
 done
 declare -A B
-for name in direct tusd unsigned node; do B[$name]=$(median <"$WORK/big-$name"); done
+declare -A CPU
+for name in direct tusd unsigned node; do
+  B[$name]=$(median <"$WORK/big-$name")
+  CPU[$name]=$(median <"$WORK/cpu-$name")
+done
+WEED_CPU=$(median <"$WORK/weed-cpu")
+CORES=$(nproc)
+CEILING=$(awk -v c="$WEED_CPU" -v n="$CORES" 'BEGIN {printf "%.1f", 1024 / (c / n)}')
 
 echo "== 2,000 x 16 KiB at concurrency 16 ($ROUNDS interleaved rounds)"
 for i in $(seq "$ROUNDS"); do
@@ -122,6 +143,9 @@ echo "| 1 GiB PATCH into SeaweedFS, MiB/s | ${B[tusd]} | direct multipart, same 
 echo "| 1 GiB PATCH into SeaweedFS, MiB/s | ${B[tusd]} | tus-node-server + @tus/s3-store ${B[node]} | $(ratio "${B[tusd]}" "${B[node]}") | >= 2 |"
 echo "| 1 GiB PATCH, --s3-disable-content-hashes, MiB/s | ${B[unsigned]} | direct multipart (signed) ${B[direct]} | $(ratio "${B[unsigned]}" "${B[direct]}") | |"
 echo "| 1 GiB PATCH, --s3-disable-content-hashes, MiB/s | ${B[unsigned]} | tus-node-server + @tus/s3-store ${B[node]} | $(ratio "${B[unsigned]}" "${B[node]}") | >= 2 |"
+echo "| server CPU per GiB PATCHed, s | ${CPU[tusd]} (--s3-disable-content-hashes ${CPU[unsigned]}) | tus-node-server ${CPU[node]} | $(ratio "${CPU[node]}" "${CPU[tusd]}") less | |"
+echo "| SeaweedFS CPU per GiB stored, s (all runs) | $WEED_CPU | | | |"
+echo "| ceiling: SeaweedFS alone filling $CORES cores, MiB/s | $CEILING | tus-node-server ${B[node]} | $(ratio "$CEILING" "${B[node]}") | no server beats this ratio here |"
 echo "| 2,000 x 16 KiB, c=16, uploads/s | ${S[tusd]} | tus-node-server + @tus/s3-store ${S[node]} | $(ratio "${S[tusd]}" "${S[node]}") | >= 2 |"
 echo "| part buffers' share of peak RSS, 50 x 64 MiB at once, MiB | $PARTS_MIB | memory budget $((BUDGET >> 20)) | $(ratio "$PARTS_MIB" "$((BUDGET >> 20))") | <= 1 |"
 echo "| peak RSS, 50 x 64 MiB at once, MiB | $PEAK_MIB | with no budget (all parts spilled) $SPILLED_MIB | | |"
