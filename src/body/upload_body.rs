@@ -14,7 +14,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use crate::checksum::{Checksum, Expected, MultiHasher, VerifyError};
 use crate::error::BoxError;
 use crate::headers::UPLOAD_CHECKSUM;
-use crate::lock::{Signal, UploadLock};
+use crate::lock::{Lease, Signal, UploadLock};
 
 /// How much a body still reads once a release was requested: more than the
 /// client's send buffer, the server's receive buffer and its read buffer
@@ -94,6 +94,7 @@ pub struct UploadBody {
     /// Once a release was requested: what may still be read.
     draining: Option<Drain>,
     lost: Option<Signal>,
+    lease: Option<Lease>,
     fencing_token: Option<u64>,
     stop: Option<Signal>,
     idle: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
@@ -156,6 +157,7 @@ impl UploadBody {
             release: None,
             draining: None,
             lost: None,
+            lease: None,
             fencing_token: None,
             stop: None,
             idle: None,
@@ -173,12 +175,14 @@ impl UploadBody {
     /// Stops reading when the holder of `lock` is asked to release it
     /// ([`BodyEnd::ReleaseRequested`], once the bytes on their way are read,
     /// as [`UploadBody::with_release_signal`] says) or loses it at once
-    /// ([`BodyEnd::LockLost`]),
-    /// and carries its fencing token for the store.
+    /// ([`BodyEnd::LockLost`]: the lost signal, or the lock's lease run
+    /// out, looked at before every chunk is handed on), and carries its
+    /// fencing token for the store.
     #[must_use]
     pub fn with_lock(mut self, lock: &UploadLock) -> Self {
         self.release = Some(lock.release_requested().clone());
         self.lost = Some(lock.lost().clone());
+        self.lease = lock.lease().cloned();
         self.fencing_token = Some(lock.fencing_token());
         self
     }
@@ -343,8 +347,10 @@ impl UploadBody {
             return Poll::Ready(None);
         }
         if let Some(lost) = &self.lost
-            && lost.poll_raised(cx).is_ready()
+            && (lost.poll_raised(cx).is_ready()
+                || self.lease.as_ref().is_some_and(Lease::has_run_out))
         {
+            lost.raise();
             self.end = Some(BodyEnd::LockLost);
             return Poll::Ready(None);
         }

@@ -30,13 +30,19 @@
 
 #[cfg(feature = "file-store")]
 mod file;
+mod lease;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 mod signal;
 mod upload_lock;
 
 #[cfg(feature = "file-store")]
 pub use file::FileLocker;
+pub use lease::Lease;
 pub use memory::MemoryLocker;
+#[cfg(feature = "redis")]
+pub use redis::RedisLocker;
 pub use signal::Signal;
 pub use upload_lock::{Unlock, UploadLock};
 

@@ -2,7 +2,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use super::Signal;
+use super::{Lease, Signal};
 
 /// What a locker runs to let go of a lock: work that must happen at once
 /// goes in the closure, slow work in the future it returns (which a dropped
@@ -24,6 +24,9 @@ pub type Unlock = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> +
 /// lease that expired, a lock file taken by another process). Its
 /// [`fencing_token`](Self::fencing_token) grows with every acquisition of
 /// the same upload, so a store may refuse a writer holding an older one.
+/// A lock kept by a lease in a shared backend carries that [`Lease`]: once
+/// it has run out, the lock counts as lost whether or not the locker has
+/// noticed.
 ///
 /// Let go with [`release`](Self::release); dropping the lock releases it
 /// too, on the current tokio runtime.
@@ -41,6 +44,7 @@ pub struct UploadLock {
     release: Signal,
     lost: Signal,
     token: u64,
+    lease: Option<Lease>,
     unlock: Option<Unlock>,
 }
 
@@ -53,8 +57,36 @@ impl UploadLock {
             release,
             lost,
             token,
+            lease: None,
             unlock: Some(unlock),
         }
+    }
+
+    /// This lock, exclusive only until `lease` runs out.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_tus::lock::{Lease, Signal, UploadLock};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lease = Lease::new(Duration::from_secs(5));
+    /// let lock = UploadLock::new(Signal::new(), Signal::new(), 1, Box::new(|| Box::pin(async {})))
+    ///     .with_lease(lease);
+    /// assert!(!lock.is_lost());
+    /// tokio::time::advance(Duration::from_secs(6)).await;
+    /// assert!(lock.is_lost());
+    /// assert!(lock.lost().is_raised());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_lease(mut self, lease: Lease) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// The lease this lock is exclusive under, if it has one.
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
     }
 
     /// Raised when another request asks this holder to let go.
@@ -67,8 +99,12 @@ impl UploadLock {
         &self.lost
     }
 
-    /// Whether the lock was lost.
+    /// Whether the lock was lost (its lease, if any, ran out). A lease seen
+    /// to have run out raises [`lost`](Self::lost).
     pub fn is_lost(&self) -> bool {
+        if self.lease.as_ref().is_some_and(Lease::has_run_out) {
+            self.lost.raise();
+        }
         self.lost.is_raised()
     }
 

@@ -1,0 +1,555 @@
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::Script;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{Lease, LockError, LockMode, Locker, Signal, UploadLock};
+use crate::composer::StoreComposer;
+
+static ACQUIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(ACQUIRE));
+static RENEW_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RENEW));
+static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE));
+
+/// How long a lock lives in Redis unless renewed, by default.
+const LEASE: Duration = Duration::from_secs(10);
+/// How often a waiting request tries again when no unlock message came.
+const POLL: Duration = Duration::from_millis(100);
+/// How long one command to Redis may take before Redis counts as gone.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Takes the lock if free, returning the next fencing token (else 0).
+const ACQUIRE: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return redis.call('INCR', KEYS[2])
+end
+return 0";
+/// Extends the lease, if the lock still is this holder's.
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0";
+/// Frees the lock, if it still is this holder's, and tells the waiters.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
+return 0";
+
+/// Upload locks in Redis, shared by any number of servers: a client may
+/// send each request of an upload to another server, and a reconnecting
+/// client still takes over its own half-dead request, wherever it runs.
+///
+/// - **A lock** is the key `<prefix>lock:<id>`, holding a random token of
+///   its holder, with a lease (default 10 s) that the holder renews every
+///   third of it. Only the holder frees it (a compare-and-delete script);
+///   a holder that dies leaves it to expire.
+/// - **Take-over**: a [`LockMode::TakeOver`] request finding the lock held
+///   publishes the upload id on `<prefix>release`; the server holding it
+///   raises its [`release_requested`](UploadLock::release_requested)
+///   signal, and its request stops reading, keeps what arrived, answers and
+///   lets go. A freed lock is published on `<prefix>unlocked`, so waiters
+///   try again at once (and every 100 ms in any case).
+/// - **Lost locks**: a renewal that Redis refuses (the lease ran out, or
+///   Redis restarted without the key) or that cannot reach Redis raises
+///   the lock's [`lost`](UploadLock::lost) signal, and the lock carries its
+///   [`Lease`], counted from the last confirmed renewal, so a writer paused
+///   past it (a stopped process, a long GC pause elsewhere) stops before it
+///   writes anything more.
+/// - **Fencing tokens** come from one counter, `<prefix>fencing`: they grow
+///   with every lock taken through the same Redis.
+/// - **One Redis**: the scripts touch two keys, so a Redis Cluster is not
+///   supported; a replicated Redis with failover may hand a lock out twice
+///   around a failover, as any lock kept in Redis may. A Redis restarted
+///   without its data forgets every lock: their holders learn it at their
+///   next renewal and stop.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tower_tus::lock::{LockMode, Locker, RedisLocker};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let locker = RedisLocker::builder("redis://127.0.0.1:6379/")
+///     .key_prefix("uploads:")
+///     .lease(Duration::from_secs(10))
+///     .connect()
+///     .await
+///     .expect("Redis cannot be reached");
+/// let lock = locker.lock("abc", LockMode::TakeOver, Duration::from_secs(3)).await.unwrap();
+/// lock.release().await;
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedisLocker {
+    shared: Arc<Shared>,
+}
+
+/// How a [`RedisLocker`] is set up, before it connects.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tower_tus::lock::RedisLocker;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let locker = RedisLocker::builder("redis://127.0.0.1:6379/")
+///     .lease(Duration::from_secs(5))
+///     .renew_interval(Duration::from_secs(1))
+///     .connect()
+///     .await
+///     .unwrap();
+/// # let _ = locker;
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedisLockerBuilder {
+    url: String,
+    prefix: String,
+    lease: Duration,
+    renew_every: Option<Duration>,
+    poll: Duration,
+}
+
+#[derive(Debug)]
+struct Shared {
+    conn: ConnectionManager,
+    keys: Keys,
+    lease: Duration,
+    renew_every: Duration,
+    poll: Duration,
+    /// Tells this instance's tokens from every other's.
+    instance: String,
+    next_owner: AtomicU64,
+    held: Mutex<HashMap<String, Holder>>,
+    waiters: Mutex<HashMap<String, Weak<Notify>>>,
+    listener: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Clone, Debug)]
+struct Keys {
+    prefix: String,
+    fencing: String,
+    release: String,
+    unlocked: String,
+}
+
+impl Keys {
+    fn lock(&self, id: &str) -> String {
+        format!("{}lock:{id}", self.prefix)
+    }
+}
+
+#[derive(Debug)]
+struct Holder {
+    owner: String,
+    release: Signal,
+}
+
+impl RedisLocker {
+    /// A locker over the Redis at `url` (`redis://host:port/db`, or
+    /// `rediss://` for TLS) with the default settings; fails when Redis
+    /// cannot be reached, so a server stops at start-up rather than at its
+    /// first upload.
+    pub async fn connect(url: &str) -> Result<Self, LockError> {
+        Self::builder(url).connect().await
+    }
+
+    /// A builder for a locker over the Redis at `url`.
+    pub fn builder(url: &str) -> RedisLockerBuilder {
+        RedisLockerBuilder {
+            url: url.to_owned(),
+            prefix: "tusd:".to_owned(),
+            lease: LEASE,
+            renew_every: None,
+            poll: POLL,
+        }
+    }
+
+    /// Registers this locker with `composer`.
+    pub fn use_in(&self, composer: &mut StoreComposer) {
+        composer.use_locker(self.clone());
+    }
+
+    /// Whether Redis answers right now (for health checks).
+    pub async fn is_reachable(&self) -> bool {
+        let mut conn = self.shared.conn.clone();
+        let ping = redis::cmd("PING");
+        let answer = tokio::time::timeout(COMMAND_TIMEOUT, ping.query_async::<String>(&mut conn));
+        matches!(answer.await, Ok(Ok(_)))
+    }
+}
+
+impl RedisLockerBuilder {
+    /// Prefix of every key and channel (default `tusd:`), so several
+    /// services share one Redis.
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: &str) -> Self {
+        prefix.clone_into(&mut self.prefix);
+        self
+    }
+
+    /// How long a lock lives unless its holder renews it (default 10 s):
+    /// how long an upload stays locked after its server died.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(100));
+        self
+    }
+
+    /// How often a holder renews its lease (default a third of it).
+    #[must_use]
+    pub fn renew_interval(mut self, every: Duration) -> Self {
+        self.renew_every = Some(every.max(Duration::from_millis(10)));
+        self
+    }
+
+    /// How often a waiting request tries again when no unlock message
+    /// reached it (default 100 ms).
+    #[must_use]
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Connects, and subscribes to the release and unlock channels; fails
+    /// when Redis cannot be reached.
+    pub async fn connect(self) -> Result<RedisLocker, LockError> {
+        let client =
+            redis::Client::open(self.url.as_str()).map_err(|e| LockError::Other(e.into()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_number_of_retries(1);
+        let conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(unavailable)?;
+        let keys = Keys {
+            fencing: format!("{}fencing", self.prefix),
+            release: format!("{}release", self.prefix),
+            unlocked: format!("{}unlocked", self.prefix),
+            prefix: self.prefix,
+        };
+        let mut instance = [0u8; 12];
+        getrandom::fill(&mut instance).map_err(|e| LockError::Other(e.to_string().into()))?;
+        let renew_every = self
+            .renew_every
+            .unwrap_or(self.lease / 3)
+            .min(self.lease / 2);
+        let shared = Arc::new(Shared {
+            conn,
+            keys,
+            lease: self.lease,
+            renew_every,
+            poll: self.poll,
+            instance: instance.iter().map(|b| format!("{b:02x}")).collect(),
+            next_owner: AtomicU64::new(0),
+            held: Mutex::new(HashMap::new()),
+            waiters: Mutex::new(HashMap::new()),
+            listener: Mutex::new(None),
+        });
+        let (subscribed, ready) = oneshot::channel();
+        let listener = tokio::spawn(listen(
+            Arc::downgrade(&shared),
+            client,
+            shared.keys.clone(),
+            shared.poll,
+            subscribed,
+        ));
+        *lock(&shared.listener) = Some(listener);
+        match tokio::time::timeout(COMMAND_TIMEOUT, ready).await {
+            Ok(Ok(())) => Ok(RedisLocker { shared }),
+            _ => Err(LockError::Unavailable(
+                "cannot subscribe to Redis's release channel".into(),
+            )),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn unavailable(err: redis::RedisError) -> LockError {
+    LockError::Unavailable(err.into())
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Carries the release and unlock messages to this instance's holders and
+/// waiters, subscribing again whenever the connection drops. Ends with the
+/// locker.
+async fn listen(
+    shared: Weak<Shared>,
+    client: redis::Client,
+    keys: Keys,
+    retry: Duration,
+    subscribed: oneshot::Sender<()>,
+) {
+    let mut subscribed = Some(subscribed);
+    loop {
+        if let Ok(Ok(mut pubsub)) =
+            tokio::time::timeout(COMMAND_TIMEOUT, client.get_async_pubsub()).await
+            && pubsub
+                .subscribe(&[keys.release.as_str(), keys.unlocked.as_str()])
+                .await
+                .is_ok()
+        {
+            if let Some(tx) = subscribed.take() {
+                let _ = tx.send(());
+            }
+            // Waiters may have missed an unlock while no one listened.
+            if let Some(shared) = shared.upgrade() {
+                shared.wake_every_waiter();
+            }
+            let mut messages = pubsub.into_on_message();
+            while let Some(message) = std::future::poll_fn(|cx| {
+                futures_core::Stream::poll_next(std::pin::Pin::new(&mut messages), cx)
+            })
+            .await
+            {
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                let Ok(id) = message.get_payload::<String>() else {
+                    continue;
+                };
+                if message.get_channel_name() == keys.release {
+                    shared.ask_holder(&id);
+                } else {
+                    shared.wake_waiters(&id);
+                }
+            }
+        }
+        if shared.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(retry).await;
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(listener) = lock(&self.listener).take() {
+            listener.abort();
+        }
+    }
+}
+
+impl Shared {
+    fn ask_holder(&self, id: &str) {
+        if let Some(holder) = lock(&self.held).get(id) {
+            holder.release.raise();
+        }
+    }
+
+    fn wake_waiters(&self, id: &str) {
+        if let Some(notify) = lock(&self.waiters).get(id).and_then(Weak::upgrade) {
+            notify.notify_waiters();
+        }
+    }
+
+    fn wake_every_waiter(&self) {
+        for notify in lock(&self.waiters).values().filter_map(Weak::upgrade) {
+            notify.notify_waiters();
+        }
+    }
+
+    /// What wakes a request waiting for upload `id`'s lock.
+    fn waiter(&self, id: &str) -> Arc<Notify> {
+        let mut waiters = lock(&self.waiters);
+        waiters.retain(|_, w| w.strong_count() > 0);
+        if let Some(notify) = waiters.get(id).and_then(Weak::upgrade) {
+            return notify;
+        }
+        let notify = Arc::new(Notify::new());
+        waiters.insert(id.to_owned(), Arc::downgrade(&notify));
+        notify
+    }
+
+    /// One attempt: the lock, or `None` when another holds it.
+    async fn try_acquire(self: &Arc<Self>, id: &str) -> Result<Option<UploadLock>, LockError> {
+        let owner = format!(
+            "{}:{}",
+            self.instance,
+            self.next_owner.fetch_add(1, Ordering::Relaxed)
+        );
+        let sent = Instant::now();
+        let mut conn = self.conn.clone();
+        let mut acquire = ACQUIRE_SCRIPT.key(self.keys.lock(id));
+        acquire
+            .key(&self.keys.fencing)
+            .arg(&owner)
+            .arg(millis(self.lease));
+        let token: u64 = acquire.invoke_async(&mut conn).await.map_err(unavailable)?;
+        if token == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.held_lock(id, owner, token, sent)))
+    }
+
+    fn held_lock(
+        self: &Arc<Self>,
+        id: &str,
+        owner: String,
+        token: u64,
+        sent: Instant,
+    ) -> UploadLock {
+        let release = Signal::new();
+        let lost = Signal::new();
+        let let_go = Signal::new();
+        // Counted from when the command was sent, less a margin for the two
+        // clocks' drift.
+        let valid_for = self.lease - self.lease / 10;
+        let lease = Lease::new(Duration::ZERO);
+        lease.extend_to(sent + valid_for);
+        lock(&self.held).insert(
+            id.to_owned(),
+            Holder {
+                owner: owner.clone(),
+                release: release.clone(),
+            },
+        );
+        tokio::spawn(renew(
+            self.clone(),
+            id.to_owned(),
+            owner.clone(),
+            lease.clone(),
+            lost.clone(),
+            let_go.clone(),
+        ));
+        let shared = self.clone();
+        let id = id.to_owned();
+        UploadLock::new(
+            release,
+            lost,
+            token,
+            Box::new(move || {
+                let_go.raise();
+                shared.forget_holder(&id, &owner);
+                Box::pin(async move {
+                    let mut conn = shared.conn.clone();
+                    let mut freed = RELEASE_SCRIPT.key(shared.keys.lock(&id));
+                    freed.arg(&owner).arg(&shared.keys.unlocked).arg(&id);
+                    let freed =
+                        tokio::time::timeout(COMMAND_TIMEOUT, freed.invoke_async::<u64>(&mut conn));
+                    // Unreachable, the lock expires with its lease.
+                    if let Ok(Err(e)) = freed.await {
+                        tracing::warn!(upload = %id, "cannot free the lock in Redis: {e}");
+                    }
+                })
+            }),
+        )
+        .with_lease(lease)
+    }
+
+    fn forget_holder(&self, id: &str, owner: &str) {
+        let mut held = lock(&self.held);
+        if held.get(id).is_some_and(|h| h.owner == owner) {
+            held.remove(id);
+        }
+    }
+}
+
+/// Renews a held lock's lease until it is let go; a renewal refused or not
+/// confirmed in time loses the lock.
+async fn renew(
+    shared: Arc<Shared>,
+    id: String,
+    owner: String,
+    lease: Lease,
+    lost: Signal,
+    let_go: Signal,
+) {
+    let valid_for = shared.lease - shared.lease / 10;
+    loop {
+        tokio::select! {
+            () = let_go.raised() => return,
+            () = tokio::time::sleep(shared.renew_every) => {}
+        }
+        let sent = Instant::now();
+        let mut conn = shared.conn.clone();
+        let mut renewed = RENEW_SCRIPT.key(shared.keys.lock(&id));
+        renewed.arg(&owner).arg(millis(shared.lease));
+        let renewed = renewed.invoke_async::<u64>(&mut conn);
+        match tokio::time::timeout(shared.renew_every.min(COMMAND_TIMEOUT), renewed).await {
+            Ok(Ok(1)) if !lease.has_run_out() => lease.extend_to(sent + valid_for),
+            outcome => {
+                if let_go.is_raised() {
+                    return;
+                }
+                match outcome {
+                    Ok(Ok(_)) => {
+                        tracing::warn!(upload = %id, "the upload's lock in Redis was lost")
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(upload = %id, "cannot renew the upload's lock: {e}")
+                    }
+                    Err(_) => {
+                        tracing::warn!(upload = %id, "Redis did not confirm the lock's renewal in time")
+                    }
+                }
+                lease.end();
+                lost.raise();
+                shared.forget_holder(&id, &owner);
+                return;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Locker for RedisLocker {
+    async fn lock(
+        &self,
+        id: &str,
+        mode: LockMode,
+        timeout: Duration,
+    ) -> Result<UploadLock, LockError> {
+        let shared = &self.shared;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let wake = shared.waiter(id);
+            let unlocked = wake.notified();
+            tokio::pin!(unlocked);
+            unlocked.as_mut().enable();
+            if let Some(lock) = shared.try_acquire(id).await? {
+                return Ok(lock);
+            }
+            match mode {
+                LockMode::Try => return Err(LockError::Busy),
+                LockMode::TakeOver => {
+                    let mut conn = shared.conn.clone();
+                    redis::cmd("PUBLISH")
+                        .arg(&shared.keys.release)
+                        .arg(id)
+                        .query_async::<u64>(&mut conn)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                LockMode::Wait => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(LockError::Timeout);
+            }
+            let _ = tokio::time::timeout((deadline - now).min(shared.poll), unlocked).await;
+        }
+    }
+
+    fn release_all(&self) {
+        for holder in lock(&self.shared.held).values() {
+            holder.release.raise();
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The locker conformance suite on every locker that ships, each over a
+//! backend shared by several instances as several servers share it.
+
+mod common;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tower_tus::lock::{Locker, MemoryLocker};
+use tower_tus::testing::LockerBackend;
+
+/// Instances of one process's memory locker: clones of one.
+struct OneProcess(MemoryLocker);
+
+#[async_trait]
+impl LockerBackend for OneProcess {
+    async fn instance(&self) -> Arc<dyn Locker> {
+        Arc::new(self.0.clone())
+    }
+
+    fn separate_instances(&self) -> bool {
+        false
+    }
+}
+
+mod memory {
+    tower_tus::locker_conformance!(|| async {
+        super::OneProcess(tower_tus::lock::MemoryLocker::new())
+    });
+}
+
+#[cfg(feature = "file-store")]
+mod file {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use tower_tus::lock::{FileLocker, Locker};
+    use tower_tus::testing::LockerBackend;
+
+    /// File lockers over one folder, each as another server process's.
+    struct Folder(tempfile::TempDir);
+
+    #[async_trait]
+    impl LockerBackend for Folder {
+        async fn instance(&self) -> Arc<dyn Locker> {
+            Arc::new(FileLocker::new(self.0.path()))
+        }
+
+        async fn forget(&self, id: &str) -> bool {
+            std::fs::remove_file(self.0.path().join(format!("{id}.lock"))).unwrap();
+            true
+        }
+    }
+
+    tower_tus::locker_conformance!(|| async { Folder(tempfile::tempdir().unwrap()) });
+}
+
+#[cfg(feature = "redis")]
+mod redis_locker {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use tower_tus::lock::{Locker, RedisLocker};
+    use tower_tus::testing::LockerBackend;
+
+    use crate::common;
+
+    const PREFIX: &str = "locker-suite:";
+    /// Short, so the renewal case holds a lock past a few leases quickly.
+    const LEASE: Duration = Duration::from_secs(1);
+
+    /// Lockers over the Redis the binary shares, each with its own
+    /// connections, as each server has.
+    struct SharedRedis(&'static str);
+
+    #[async_trait]
+    impl LockerBackend for SharedRedis {
+        async fn instance(&self) -> Arc<dyn Locker> {
+            let locker = RedisLocker::builder(self.0)
+                .key_prefix(PREFIX)
+                .lease(LEASE)
+                .connect()
+                .await
+                .expect("Redis answers");
+            Arc::new(locker)
+        }
+
+        fn lease(&self) -> Option<Duration> {
+            Some(LEASE)
+        }
+
+        async fn forget(&self, id: &str) -> bool {
+            let client = redis::Client::open(self.0).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let removed: u64 = redis::cmd("DEL")
+                .arg(format!("{PREFIX}lock:{id}"))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(removed, 1, "the lock's key was not in Redis");
+            true
+        }
+    }
+
+    macro_rules! on_redis {
+        ($($case:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $case() {
+                if !common::redis::wanted(stringify!($case)) {
+                    return;
+                }
+                let backend = Arc::new(SharedRedis(common::redis::shared_url()));
+                tower_tus::testing::run_locker_case(stringify!($case), backend).await;
+            }
+        )*};
+    }
+
+    tower_tus::__locker_conformance_cases!((on_redis)());
+}
