@@ -4,10 +4,14 @@ Usage: interop/.venv/bin/python interop/tuspy-client.py SCENARIO ENDPOINT FILE
   chunked      2 MiB chunks
   stop-resume  1 MiB chunks, stopped after 4 MiB; a new uploader resumes by URL
   checksum     2 MiB chunks, each with Upload-Checksum (sha1)
+  cut-resume   the whole file in one PATCH, which the network (a test's load
+               balancer) cuts after TUS_CUT_AT bytes; a new uploader resumes
+               by URL from exactly there
 Every scenario downloads the upload with GET and compares it with FILE.
 Prints "UPLOAD_URL <url>" and, on success, "OK <scenario>"; exits 1 on failure.
 """
 
+import os
 import sys
 
 import requests
@@ -45,6 +49,22 @@ def main():
         uploader.upload()
     elif scenario == "checksum":
         uploader = tus.uploader(path, chunk_size=2 << 20, upload_checksum=True)
+        uploader.upload()
+    elif scenario == "cut-resume":
+        cut_at = int(os.environ["TUS_CUT_AT"])
+        first = tus.uploader(path, chunk_size=len(data))
+        try:
+            first.upload()
+        except Exception as cut:  # the cut surfaces as the client's own error
+            print(f"cut: {cut!r}")
+        else:
+            raise SystemExit("FAILED: the cut PATCH succeeded")
+        kept = offset_of(first.url)
+        if kept != cut_at:
+            raise SystemExit(f"FAILED: the server has {kept} bytes, not {cut_at}")
+        uploader = tus.uploader(path, chunk_size=1 << 20, url=first.url)
+        if uploader.offset != cut_at:
+            raise SystemExit(f"FAILED: resumed from {uploader.offset}, not {cut_at}")
         uploader.upload()
     else:
         raise SystemExit(f"unknown scenario {scenario}")

@@ -1405,3 +1405,32 @@ async fn a_client_that_never_pauses_still_lets_go_of_a_requested_lock() {
     assert!(after <= 16 << 20, "{after} bytes read after the request");
     assert!(matches!(body.end(), Some(BodyEnd::ReleaseRequested)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_body_hands_on_nothing_once_its_lock_s_lease_ran_out() {
+    use tower_tus::body::{BodyEnd, UploadBody};
+    use tower_tus::lock::{Lease, Signal, UploadLock};
+    let lost = Signal::new();
+    let lock = UploadLock::new(
+        Signal::new(),
+        lost.clone(),
+        1,
+        Box::new(|| Box::pin(async {})),
+    )
+    .with_lease(Lease::new(Duration::from_secs(10)));
+    let (tx, channel) = Channel::new();
+    let mut body = UploadBody::new(channel, 1000).with_lock(&lock);
+    tx.send(Bytes::from_static(b"in time")).await.unwrap();
+    assert_eq!(body.next_chunk().await.as_deref(), Some(&b"in time"[..]));
+    // The process was paused past the lease: its locker never got to say
+    // the lock was lost, and the next chunk is already there.
+    tokio::time::advance(Duration::from_secs(11)).await;
+    tx.send(Bytes::from_static(b"too late")).await.unwrap();
+    assert_eq!(body.next_chunk().await, None);
+    assert!(matches!(body.end(), Some(BodyEnd::LockLost)));
+    assert!(
+        lost.is_raised(),
+        "the lease's end raises the lock's lost signal"
+    );
+    assert!(body.lock_watch().is_lost());
+}

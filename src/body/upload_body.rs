@@ -14,7 +14,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use crate::checksum::{Checksum, Expected, MultiHasher, VerifyError};
 use crate::error::BoxError;
 use crate::headers::UPLOAD_CHECKSUM;
-use crate::lock::{Lease, Signal, UploadLock};
+use crate::lock::{LockWatch, Signal, UploadLock};
 
 /// How much a body still reads once a release was requested: more than the
 /// client's send buffer, the server's receive buffer and its read buffer
@@ -93,8 +93,7 @@ pub struct UploadBody {
     release: Option<Signal>,
     /// Once a release was requested: what may still be read.
     draining: Option<Drain>,
-    lost: Option<Signal>,
-    lease: Option<Lease>,
+    lock: LockWatch,
     fencing_token: Option<u64>,
     stop: Option<Signal>,
     idle: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
@@ -156,8 +155,7 @@ impl UploadBody {
             bytes_read: 0,
             release: None,
             draining: None,
-            lost: None,
-            lease: None,
+            lock: LockWatch::default(),
             fencing_token: None,
             stop: None,
             idle: None,
@@ -181,10 +179,16 @@ impl UploadBody {
     #[must_use]
     pub fn with_lock(mut self, lock: &UploadLock) -> Self {
         self.release = Some(lock.release_requested().clone());
-        self.lost = Some(lock.lost().clone());
-        self.lease = lock.lease().cloned();
+        self.lock = lock.watch();
         self.fencing_token = Some(lock.fencing_token());
         self
+    }
+
+    /// Whether the lock this body is written under still holds, as a handle
+    /// for the tasks a store hands the body's bytes to: a store writes
+    /// nothing once it is lost (a body written under no lock never is).
+    pub fn lock_watch(&self) -> LockWatch {
+        self.lock.clone()
     }
 
     /// The fencing token of the lock this body is written under, for stores
@@ -346,11 +350,9 @@ impl UploadBody {
         if self.end.is_some() {
             return Poll::Ready(None);
         }
-        if let Some(lost) = &self.lost
-            && (lost.poll_raised(cx).is_ready()
-                || self.lease.as_ref().is_some_and(Lease::has_run_out))
+        if let Some(lost) = self.lock.lost_signal()
+            && (lost.poll_raised(cx).is_ready() || self.lock.is_lost())
         {
-            lost.raise();
             self.end = Some(BodyEnd::LockLost);
             return Poll::Ready(None);
         }

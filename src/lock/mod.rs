@@ -36,6 +36,7 @@ mod memory;
 mod redis;
 mod signal;
 mod upload_lock;
+mod watch;
 
 #[cfg(feature = "file-store")]
 pub use file::FileLocker;
@@ -45,6 +46,7 @@ pub use memory::MemoryLocker;
 pub use redis::RedisLocker;
 pub use signal::Signal;
 pub use upload_lock::{Unlock, UploadLock};
+pub use watch::LockWatch;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use super::{Lease, Signal};
+use super::{Lease, LockWatch, Signal};
 
 /// What a locker runs to let go of a lock: work that must happen at once
 /// goes in the closure, slow work in the future it returns (which a dropped
@@ -102,10 +102,12 @@ impl UploadLock {
     /// Whether the lock was lost (its lease, if any, ran out). A lease seen
     /// to have run out raises [`lost`](Self::lost).
     pub fn is_lost(&self) -> bool {
-        if self.lease.as_ref().is_some_and(Lease::has_run_out) {
-            self.lost.raise();
-        }
-        self.lost.is_raised()
+        self.watch().is_lost()
+    }
+
+    /// A handle telling whether this lock still holds, for other tasks.
+    pub fn watch(&self) -> LockWatch {
+        LockWatch::new(self.lost.clone(), self.lease.clone())
     }
 
     /// A number that grows with every acquisition of this upload's lock.

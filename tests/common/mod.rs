@@ -2,6 +2,8 @@
 #![allow(dead_code, unused_macros)]
 
 #[cfg(feature = "redis")]
+pub mod balancer;
+#[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "s3")]
 pub mod s3;
@@ -180,7 +182,28 @@ pub async fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String, Vec
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
+    if head.starts_with("HEAD ") {
+        // A HEAD response's Content-Length tells of a body never sent.
+        return read_head_response(&mut stream).await;
+    }
     read_response(&mut stream).await
+}
+
+/// Reads the head of a response to a HEAD request from `stream`.
+pub async fn read_head_response(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
+            .await
+            .expect("response within 10 s")
+            .unwrap();
+        assert!(n > 0, "connection closed before a response");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, Vec::new())
 }
 
 /// Reads one response (headers, then a Content-Length body) from `stream`.
@@ -216,7 +239,7 @@ pub async fn read_response(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
     while body.len() < len {
         let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
             .await
-            .expect("response body within 10 s")
+            .unwrap_or_else(|_| panic!("response body within 10 s, after {head}"))
             .unwrap();
         if n == 0 {
             break;

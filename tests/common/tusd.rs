@@ -51,6 +51,10 @@ pub fn launch(mut cmd: Command) -> Tusd {
         let mut tx = Some(tx);
         for line in BufReader::new(log).lines() {
             let Ok(line) = line else { break };
+            // TUSD_TEST_LOG=1 shows what each tusd logs.
+            if std::env::var_os("TUSD_TEST_LOG").is_some() {
+                eprintln!("tusd: {line}");
+            }
             if let Some(addr) = listening_on(&line)
                 && let Some(tx) = tx.take()
             {

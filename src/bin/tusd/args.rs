@@ -187,6 +187,38 @@ pub struct Args {
     )]
     pub filelock_acquirer_poll_interval: Duration,
 
+    /// Where upload locks are kept: memory (one process), file (lock files in the upload folder, shared by the processes of one machine) or redis (--redis-url, shared by any number of machines). Default: file for the folder, memory for S3.
+    #[arg(long, env = "TUSD_LOCKER", value_enum, help_heading = "Locking")]
+    pub locker: Option<LockerKind>,
+    /// The Redis that keeps the locks of --locker redis (redis://host:port/db, rediss:// for TLS).
+    #[arg(long, env = "TUSD_REDIS_URL", help_heading = "Locking")]
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis keys and channels of --locker redis.
+    #[arg(
+        long,
+        env = "TUSD_REDIS_KEY_PREFIX",
+        default_value = "tusd:",
+        help_heading = "Locking"
+    )]
+    pub redis_key_prefix: String,
+    /// How long a lock of a shared locker lives unless its holder renews it: how long an upload stays locked after its server died.
+    #[arg(
+        long,
+        env = "TUSD_LOCK_LEASE",
+        default_value = "10s",
+        value_parser = go_flags::duration,
+        help_heading = "Locking"
+    )]
+    pub lock_lease: Duration,
+    /// How often a holder renews its lock's lease (default: a third of --lock-lease).
+    #[arg(
+        long,
+        env = "TUSD_LOCK_RENEW_INTERVAL",
+        value_parser = go_flags::duration,
+        help_heading = "Locking"
+    )]
+    pub lock_renew_interval: Option<Duration>,
+
     /// How long after its last byte an unfinished upload expires (0: never).
     #[arg(
         long,
@@ -423,6 +455,17 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// Where upload locks are kept.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockerKind {
+    /// In this process's memory.
+    Memory,
+    /// Lock files in the upload folder, as tusd's filelocker.
+    File,
+    /// In Redis (--redis-url).
+    Redis,
 }
 
 /// What to do when the store is full.

@@ -18,23 +18,26 @@ use tower_service::Service;
 use tower_tus::body::TusBody;
 use tower_tus::cors::{AllowOrigin, Cors};
 use tower_tus::hooks::HookName;
-use tower_tus::lock::FileLocker;
+use tower_tus::lock::{FileLocker, MemoryLocker};
 use tower_tus::store::{FileStore, LimitPolicy, LimitedStore, SyncPolicy};
 use tower_tus::{Config, StoreComposer, TusLayer, UploadHandler};
 
-use crate::args::{Args, DataSync, StorePolicy, TlsMode, split_list};
+use crate::args::{Args, DataSync, LockerKind, StorePolicy, TlsMode, split_list};
 use crate::hooks::{CliHooks, HttpHook};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type AppBody = TusBody<Full<Bytes>>;
 
-/// The store the flags ask for: S3 with `--s3-bucket`, else the folder.
-async fn compose(args: &Args) -> Result<StoreComposer, BoxError> {
+/// The store the flags ask for (S3 with `--s3-bucket`, else the folder)
+/// and the locker (`--locker`), with the checks `/health` runs on them.
+async fn compose(args: &Args) -> Result<(StoreComposer, Health), BoxError> {
     let mut composer = StoreComposer::new();
+    let mut health = Health::default();
     #[cfg(not(feature = "s3"))]
     if args.s3_bucket.is_some() {
         return Err("this tusd was built without S3: build it with `--features cli,s3`".into());
     }
+    let object_store = args.s3_bucket.is_some();
     #[cfg(feature = "s3")]
     if let Some(bucket) = &args.s3_bucket {
         let store = s3_store(args, bucket).await?;
@@ -42,26 +45,148 @@ async fn compose(args: &Args) -> Result<StoreComposer, BoxError> {
             .check()
             .await
             .map_err(|e| format!("--s3-bucket {bucket}: {e}"))?;
-        limit(args, store, &mut composer);
-        // tusd's choice for object stores: one process. Several instances
-        // over one bucket need a shared locker.
-        tower_tus::lock::MemoryLocker::new().use_in(&mut composer);
-        return Ok(composer);
+        limit(args, store.clone(), &mut composer);
+        health.check("S3", move || {
+            let store = store.clone();
+            Box::pin(async move { store.check().await.map_err(|e| e.to_string()) })
+        });
     }
-    let sync = match args.data_sync {
-        DataSync::EachWrite => SyncPolicy::EachWrite,
-        DataSync::AtFinish => SyncPolicy::AtFinish,
-        DataSync::Never => SyncPolicy::Never,
-    };
-    let files = FileStore::new(&args.upload_dir).sync(sync);
-    limit(args, files, &mut composer);
-    // tusd's lock files beside the uploads: two processes over one folder
-    // never write one upload at once.
-    FileLocker::new(&args.upload_dir)
-        .holder_poll_interval(args.filelock_holder_poll_interval)
-        .acquirer_poll_interval(args.filelock_acquirer_poll_interval)
-        .use_in(&mut composer);
-    Ok(composer)
+    if !object_store {
+        let sync = match args.data_sync {
+            DataSync::EachWrite => SyncPolicy::EachWrite,
+            DataSync::AtFinish => SyncPolicy::AtFinish,
+            DataSync::Never => SyncPolicy::Never,
+        };
+        let files = FileStore::new(&args.upload_dir).sync(sync);
+        limit(args, files, &mut composer);
+        let dir = args.upload_dir.clone();
+        health.check("the upload folder", move || {
+            let dir = dir.clone();
+            Box::pin(async move {
+                match tokio::fs::metadata(&dir).await {
+                    Ok(meta) if meta.is_dir() => Ok(()),
+                    Ok(_) => Err(format!("{} is not a folder", dir.display())),
+                    Err(e) => Err(format!("{}: {e}", dir.display())),
+                }
+            })
+        });
+    }
+    // tusd's choices: lock files beside the uploads of a folder (processes
+    // over one folder never write one upload at once), memory for an
+    // object store. Instances over one bucket need a shared locker.
+    let locker = args.locker.unwrap_or(if object_store {
+        LockerKind::Memory
+    } else {
+        LockerKind::File
+    });
+    match locker {
+        LockerKind::Memory => MemoryLocker::new().use_in(&mut composer),
+        LockerKind::File => FileLocker::new(&args.upload_dir)
+            .holder_poll_interval(args.filelock_holder_poll_interval)
+            .acquirer_poll_interval(args.filelock_acquirer_poll_interval)
+            .use_in(&mut composer),
+        LockerKind::Redis => redis_locker(args, &mut composer, &mut health).await?,
+    }
+    Ok((composer, health))
+}
+
+#[cfg(feature = "redis")]
+async fn redis_locker(
+    args: &Args,
+    composer: &mut StoreComposer,
+    health: &mut Health,
+) -> Result<(), BoxError> {
+    let url = args
+        .redis_url
+        .as_deref()
+        .ok_or("--locker redis needs --redis-url")?;
+    let mut builder = tower_tus::lock::RedisLocker::builder(url)
+        .key_prefix(&args.redis_key_prefix)
+        .lease(args.lock_lease);
+    if let Some(every) = args.lock_renew_interval {
+        builder = builder.renew_interval(every);
+    }
+    let locker = builder
+        .connect()
+        .await
+        .map_err(|e| format!("--redis-url {url}: {e}"))?;
+    locker.use_in(composer);
+    health.check("Redis", move || {
+        let locker = locker.clone();
+        Box::pin(async move {
+            if locker.is_reachable().await {
+                Ok(())
+            } else {
+                Err("no answer".to_owned())
+            }
+        })
+    });
+    Ok(())
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_locker(
+    _args: &Args,
+    _composer: &mut StoreComposer,
+    _health: &mut Health,
+) -> Result<(), BoxError> {
+    Err("this tusd was built without Redis: build it with `--features cli,redis`".into())
+}
+
+type Check = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// What `/health` looks at: the store and the locker, each by name.
+#[derive(Clone, Default)]
+struct Health {
+    checks: Vec<(&'static str, Check)>,
+}
+
+/// How long `/health` waits for one backend.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Health {
+    fn check<F>(&mut self, name: &'static str, check: F)
+    where
+        F: Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.checks.push((name, Arc::new(check)));
+    }
+
+    /// 200 when every backend answers, else 503 naming those that did not.
+    async fn response(self) -> Response<Full<Bytes>> {
+        let mut failed = String::new();
+        for (name, check) in &self.checks {
+            let outcome = tokio::time::timeout(HEALTH_TIMEOUT, check()).await;
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed.push_str(&format!("{name} unreachable: {e}\n")),
+                Err(_) => failed.push_str(&format!("{name} unreachable: no answer in time\n")),
+            }
+        }
+        let (status, body) = if failed.is_empty() {
+            (StatusCode::OK, "ok\n".to_owned())
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, failed)
+        };
+        let mut res = Response::new(Full::new(Bytes::from(body)));
+        *res.status_mut() = status;
+        res.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        res.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+        res
+    }
 }
 
 /// `store` as the core, under `--max-store-size` when it is set.
@@ -122,8 +247,8 @@ async fn s3_store(args: &Args, bucket: &str) -> Result<tower_tus::store::S3Store
     })
 }
 
-async fn config(args: &Args) -> Result<Config, BoxError> {
-    let composer = compose(args).await?;
+async fn config(args: &Args) -> Result<(Config, Health), BoxError> {
+    let (composer, health) = compose(args).await?;
 
     let cors = if args.disable_cors {
         Cors::disabled()
@@ -189,16 +314,17 @@ async fn config(args: &Args) -> Result<Config, BoxError> {
         };
         config = config.hooks(CliHooks::new(args.hooks_dir.clone(), http, enabled));
     }
-    Ok(config)
+    Ok((config, health))
 }
 
-/// Everything the binary answers itself: metrics, the greeting at `/`, and
-/// 404 for the rest.
+/// Everything the binary answers itself: metrics, health at `/health`, the
+/// greeting at `/`, and 404 for the rest.
 #[derive(Clone)]
 struct Fallback {
     handler: UploadHandler,
     metrics_path: Option<Arc<str>>,
     greeting: Option<Bytes>,
+    health: Health,
 }
 
 /// The page at `/`: what this server is and where its endpoints are.
@@ -206,7 +332,8 @@ fn greeting(base_path: &str, metrics_path: Option<&str>) -> Bytes {
     let mut page = format!(
         "tusd, by tower-tus {version}\n\n\
          This server takes resumable uploads over the tus protocol (https://tus.io).\n\n\
-         - {base_path}  send your tus uploads here\n",
+         - {base_path}  send your tus uploads here\n\
+         - /health  200 while the store and the locker answer, else 503 (for load balancers)\n",
         version = env!("CARGO_PKG_VERSION"),
     );
     if let Some(metrics) = metrics_path {
@@ -221,7 +348,9 @@ fn greeting(base_path: &str, metrics_path: Option<&str>) -> Bytes {
 impl Service<Request<Incoming>> for Fallback {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
-    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>,
+    >;
 
     fn poll_ready(
         &mut self,
@@ -232,6 +361,10 @@ impl Service<Request<Incoming>> for Fallback {
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
         let is_read = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+        if is_read && req.uri().path() == "/health" {
+            let health = self.health.clone();
+            return Box::pin(async move { Ok(health.response().await) });
+        }
         let res = if let Some(page) = self
             .greeting
             .clone()
@@ -257,7 +390,7 @@ impl Service<Request<Incoming>> for Fallback {
             *res.status_mut() = StatusCode::NOT_FOUND;
             res
         };
-        std::future::ready(Ok(res))
+        Box::pin(std::future::ready(Ok(res)))
     }
 }
 
@@ -305,7 +438,7 @@ enum Listener {
 pub async fn run(args: Args) -> Result<(), BoxError> {
     std::fs::create_dir_all(&args.upload_dir)
         .map_err(|e| format!("cannot create {}: {e}", args.upload_dir.display()))?;
-    let config = config(&args).await?;
+    let (config, health) = config(&args).await?;
     let base_path = config.get_base_path().to_owned();
     let handler = UploadHandler::new(config);
     let metrics_path = args.expose_metrics.then_some(args.metrics_path.as_str());
@@ -315,6 +448,7 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
         // At `-base-path /` the uploads own the root.
         greeting: (args.show_greeting && base_path != "/")
             .then(|| greeting(&base_path, metrics_path)),
+        health,
     };
     let app = TusLayer::from_handler(handler.clone()).layer(fallback);
     let sweeper = handler.spawn_sweep(args.cleanup_interval.max(Duration::from_millis(100)));

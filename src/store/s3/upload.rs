@@ -18,6 +18,7 @@ use super::writer::{PartTarget, PartWriter, Start};
 use crate::body::{BodyEnd, ContentBody, UploadBody};
 use crate::error::StoreError;
 use crate::info::FileInfo;
+use crate::lock::LockWatch;
 use crate::store::tusd_info::InfoFile;
 use crate::store::{Content, Upload};
 
@@ -380,13 +381,15 @@ impl S3Upload {
             .longest(MAX_PARTS.saturating_sub(self.dead.count())))
     }
 
-    fn target(&self) -> Arc<PartTarget> {
+    /// Where parts go, written under `lock`.
+    fn target(&self, lock: LockWatch) -> Arc<PartTarget> {
         Arc::new(PartTarget {
             client: self.store.client.clone(),
             bucket: self.store.bucket.clone(),
             key: self.store.layout.object(&self.object_id),
             multipart_id: self.multipart_id.clone(),
             unsigned: self.store.unsigned,
+            lock,
         })
     }
 
@@ -400,7 +403,10 @@ impl S3Upload {
             });
         }
         let size = body.len;
-        let etag = self.target().upload(number, body).await?;
+        let etag = self
+            .target(LockWatch::default())
+            .upload(number, body)
+            .await?;
         self.next_number += 1;
         self.parts.push(Part { number, size, etag });
         Ok(())
@@ -769,7 +775,7 @@ impl Upload for S3Upload {
             number: self.next_number,
         };
         let mut writer = PartWriter::new(
-            self.target(),
+            self.target(src.lock_watch()),
             self.store.budget.clone(),
             plan,
             start,
@@ -820,10 +826,11 @@ impl Upload for S3Upload {
             // The tail's bytes went into the first new part.
             self.tail = None;
         }
-        // Another request may hold the upload now: what arrived is still
-        // kept (the tail is replaced only as this one saw it), but nothing
-        // of the other's is deleted or rewritten.
-        let lock_lost = matches!(src.end(), Some(BodyEnd::LockLost));
+        // Another request may hold the upload now, and may have stored the
+        // same bytes otherwise: nothing more is written, and nothing of the
+        // other's is deleted or rewritten. Bytes not yet in a part are
+        // dropped; the client resumes from what is stored.
+        let lock_lost = matches!(src.end(), Some(BodyEnd::LockLost)) || src.lock_watch().is_lost();
         if let Some(first) = first_failed
             && !lock_lost
         {
@@ -847,6 +854,7 @@ impl Upload for S3Upload {
             // missing before it.
             (Some(e), _) => Err(e),
             // The new tail, unless it is the old one untouched.
+            (None, Some(_)) if lock_lost => Ok(()),
             (None, Some(rest)) if wrote || self.tail.is_none() => match rest.into_body().await {
                 Ok(body) => self.put_tail(body).await,
                 Err(e) => Err(e),
@@ -1029,7 +1037,7 @@ impl Upload for S3Upload {
                 parts.push(done.clone());
                 continue;
             }
-            let target = self.target();
+            let target = self.target(LockWatch::default());
             let slots = slots.clone();
             running.spawn(async move {
                 let _slot = slots

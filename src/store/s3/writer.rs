@@ -15,6 +15,7 @@ use super::buffer::{PartBody, PartBuffer};
 use super::errors::store_error;
 use super::parts::{MAX_PARTS, PartPlan};
 use crate::error::StoreError;
+use crate::lock::LockWatch;
 
 /// The multipart upload parts go to.
 #[derive(Debug)]
@@ -25,11 +26,17 @@ pub(super) struct PartTarget {
     pub(super) multipart_id: String,
     /// Send parts without a payload hash in their signature.
     pub(super) unsigned: bool,
+    /// The lock the parts are written under: a part not started when it
+    /// is lost is never sent.
+    pub(super) lock: LockWatch,
 }
 
 impl PartTarget {
     /// Uploads part `number`; its ETag.
     pub(super) async fn upload(&self, number: i32, body: PartBody) -> Result<String, StoreError> {
+        if self.lock.is_lost() {
+            return Err(StoreError::LockLost);
+        }
         let request = self
             .client
             .upload_part()

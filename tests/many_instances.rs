@@ -1,0 +1,464 @@
+//! Several `tusd` processes over one SeaweedFS bucket and one Redis, as
+//! instances behind a load balancer: uploads cut and resumed on another
+//! instance, racing writers, an instance killed or paused while it holds a
+//! lock, Redis killed mid-upload, and `/health`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::balancer;
+use common::redis::RedisServer;
+use common::tusd::{Tusd, launch};
+use common::{header_of, pattern, raw, read_response, tools};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// A lease short enough that the tests wait for one without dragging.
+const LEASE: &str = "2s";
+
+/// Instances of `tusd` sharing a bucket and a Redis.
+struct Cluster {
+    redis: RedisServer,
+    bucket: String,
+    dirs: Vec<tempfile::TempDir>,
+    instances: Vec<Tusd>,
+}
+
+impl Cluster {
+    /// `n` instances, each with a folder of its own (another machine's).
+    async fn start(test: &str, needs: &str, n: usize) -> Option<Cluster> {
+        if !tools::wanted(test, needs) || !common::redis::wanted(test) {
+            return None;
+        }
+        let mut cluster = Cluster {
+            redis: RedisServer::start(),
+            bucket: common::s3::seaweedfs_bucket().await,
+            dirs: Vec::new(),
+            instances: Vec::new(),
+        };
+        for _ in 0..n {
+            cluster.dirs.push(tempfile::tempdir().unwrap());
+            let instance = cluster.instance(cluster.dirs.len() - 1);
+            cluster.instances.push(instance);
+        }
+        Some(cluster)
+    }
+
+    /// Starts `tusd` over folder `i`, the bucket and the Redis.
+    fn instance(&self, i: usize) -> Tusd {
+        let (endpoint, (key, secret)) = common::s3::seaweedfs_access();
+        let mut cmd = common::tusd::command(self.dirs[i].path());
+        cmd.args(["-s3-bucket", &self.bucket, "-s3-endpoint", endpoint])
+            .args(["-s3-path-style", "-s3-part-size=5242880"])
+            .args(["--locker", "redis", "--redis-url", &self.redis.url()])
+            .args(["--lock-lease", LEASE, "-behind-proxy"])
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE");
+        launch(cmd)
+    }
+
+    fn addrs(&self) -> Vec<SocketAddr> {
+        self.instances.iter().map(|t| t.addr).collect()
+    }
+
+    fn pid(&self, i: usize) -> String {
+        self.instances[i].child.id().to_string()
+    }
+}
+
+fn head_of(method: &str, addr: SocketAddr, url: &str, extra: &str) -> String {
+    format!("{method} {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\n{extra}\r\n")
+}
+
+fn patch(addr: SocketAddr, url: &str, at: usize, len: usize) -> String {
+    head_of(
+        "PATCH",
+        addr,
+        url,
+        &format!(
+            "Upload-Offset: {at}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {len}\r\n"
+        ),
+    )
+}
+
+/// Creates an upload of `len` bytes through `addr`; its path.
+async fn create(addr: SocketAddr, len: usize) -> String {
+    let (status, head, _) = raw(
+        addr,
+        &head_of(
+            "POST",
+            addr,
+            "/files/",
+            &format!("Upload-Length: {len}\r\n"),
+        ),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 201, "{head}");
+    let location = header_of(&head, "location").unwrap();
+    location[location.find("/files/").unwrap()..].to_owned()
+}
+
+/// HEAD through `addr`: status and offset.
+async fn head(addr: SocketAddr, url: &str) -> (u16, Option<u64>) {
+    let (status, head, _) = raw(addr, &head_of("HEAD", addr, url, ""), b"").await;
+    (
+        status,
+        header_of(&head, "upload-offset").map(|o| o.parse().unwrap()),
+    )
+}
+
+/// Sends `data[at..]` in one PATCH through `addr`; its status.
+async fn resume(addr: SocketAddr, url: &str, at: usize, data: &[u8]) -> u16 {
+    let (status, head, _) = raw(addr, &patch(addr, url, at, data.len() - at), &data[at..]).await;
+    assert!(status == 204, "{head}");
+    status
+}
+
+/// GET through `addr` returns exactly `data`.
+async fn assert_stored(addr: SocketAddr, url: &str, data: &[u8]) {
+    let (status, _, body) = raw(addr, &head_of("GET", addr, url, ""), b"").await;
+    assert_eq!(status, 200);
+    assert!(
+        body == data,
+        "byte for byte ({} of {})",
+        body.len(),
+        data.len()
+    );
+}
+
+/// The parts S3 holds for the upload at `url`, by ListParts.
+async fn parts_in_s3(bucket: &str, url: &str) -> Vec<(i32, i64)> {
+    let id = url.rsplit('/').next().unwrap();
+    let (object, multipart) = id.split_once('+').unwrap();
+    let listed = common::s3::seaweedfs_client()
+        .list_parts()
+        .bucket(bucket)
+        .key(object)
+        .upload_id(multipart)
+        .send()
+        .await
+        .unwrap();
+    listed
+        .parts()
+        .iter()
+        .map(|p| (p.part_number().unwrap(), p.size().unwrap()))
+        .collect()
+}
+
+/// Whether the upload at `url` has a `.part` object.
+async fn has_tail(bucket: &str, url: &str) -> bool {
+    let id = url.rsplit('/').next().unwrap();
+    let object = id.split_once('+').unwrap().0;
+    common::s3::seaweedfs_client()
+        .head_object()
+        .bucket(bucket)
+        .key(format!("{object}.part"))
+        .send()
+        .await
+        .is_ok()
+}
+
+fn signal(pid: &str, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn tus_js_client_cut_mid_body_resumes_on_another_instance() {
+    let Some(cluster) = Cluster::start(
+        "tus_js_client_cut_mid_body_resumes_on_another_instance",
+        "Node.js, tus-js-client, Python, SeaweedFS and Redis",
+        3,
+    )
+    .await
+    else {
+        return;
+    };
+    tools::install(tools::Clients::Node);
+    let lb = balancer::start(cluster.addrs(), None).await;
+    let file = cluster.dirs[0].path().join("file.bin");
+    std::fs::write(&file, pattern((8 << 20) + 12_345)).unwrap();
+    let out = tokio::process::Command::new("node")
+        .arg(tools::interop_dir().join("tus-js-client.mjs"))
+        .arg("cut-resume")
+        .arg(lb.endpoint())
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("OK cut-resume"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (i, served) in lb.served.iter().enumerate() {
+        assert!(
+            served.load(std::sync::atomic::Ordering::SeqCst) > 0,
+            "instance {i} served nothing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tuspy_cut_mid_patch_resumes_on_another_instance() {
+    let Some(cluster) = Cluster::start(
+        "tuspy_cut_mid_patch_resumes_on_another_instance",
+        "Python, tuspy, SeaweedFS and Redis",
+        3,
+    )
+    .await
+    else {
+        return;
+    };
+    // Past the first 5 MiB part, inside the second.
+    let cut_at = (7 << 20) + 4321;
+    let lb = balancer::start(cluster.addrs(), Some(cut_at)).await;
+    let file = cluster.dirs[0].path().join("file.bin");
+    std::fs::write(&file, pattern((11 << 20) + 999)).unwrap();
+    let out = tokio::process::Command::new(tools::interop_dir().join(".venv/bin/python"))
+        .arg(tools::interop_dir().join("tuspy-client.py"))
+        .arg("cut-resume")
+        .arg(lb.endpoint())
+        .arg(&file)
+        .env("TUS_CUT_AT", cut_at.to_string())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("OK cut-resume"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_newcomer_on_another_instance_takes_over_a_racing_patch_within_a_second() {
+    let Some(cluster) = Cluster::start(
+        "a_newcomer_on_another_instance_takes_over_a_racing_patch_within_a_second",
+        "Python, SeaweedFS and Redis",
+        2,
+    )
+    .await
+    else {
+        return;
+    };
+    let [a, b] = cluster.addrs()[..] else {
+        unreachable!()
+    };
+    let data = pattern((11 << 20) + 77);
+    let url = create(a, data.len()).await;
+    // The first client sends 3 MiB, then hangs: a half-dead request.
+    let mut first = TcpStream::connect(a).await.unwrap();
+    first
+        .write_all(patch(a, &url, 0, data.len()).as_bytes())
+        .await
+        .unwrap();
+    first.write_all(&data[..3 << 20]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The second, on the other instance, asks where to resume.
+    let asked = Instant::now();
+    let (status, offset) = head(b, &url).await;
+    let took = asked.elapsed();
+    assert_eq!(
+        (status, offset),
+        (200, Some(3 << 20)),
+        "every byte that arrived"
+    );
+    assert!(took < Duration::from_secs(1), "the take-over took {took:?}");
+    // The first request was answered, as tusd answers a request another
+    // one interrupted.
+    let (status, _, body) = read_response(&mut first).await;
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("interrupted"), "{body}");
+
+    resume(b, &url, 3 << 20, &data).await;
+    assert_stored(a, &url, &data).await;
+}
+
+#[tokio::test]
+async fn another_instance_takes_over_from_one_killed_mid_patch_after_the_lease() {
+    let Some(mut cluster) = Cluster::start(
+        "another_instance_takes_over_from_one_killed_mid_patch_after_the_lease",
+        "Python, SeaweedFS and Redis",
+        2,
+    )
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (cluster.addrs()[0], cluster.addrs()[1]);
+    let data = pattern((11 << 20) + 5);
+    let url = create(b, data.len()).await;
+    let mut s = TcpStream::connect(a).await.unwrap();
+    s.write_all(patch(a, &url, 0, data.len()).as_bytes())
+        .await
+        .unwrap();
+    s.write_all(&data[..7 << 20]).await.unwrap();
+    // The first part is in S3 (no HEAD: it would take the request over).
+    common::eventually(20, || async {
+        !parts_in_s3(&cluster.bucket, &url).await.is_empty()
+    })
+    .await;
+    cluster.instances.remove(0).kill9();
+    let killed = Instant::now();
+    drop(s);
+
+    // The dead instance's lock holds until its lease runs out; then the
+    // other one tells every durable byte and takes the rest.
+    let (status, offset) = head(b, &url).await;
+    assert_eq!((status, offset), (200, Some(5 << 20)));
+    resume(b, &url, 5 << 20, &data).await;
+    assert!(
+        killed.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        killed.elapsed()
+    );
+    assert_stored(b, &url, &data).await;
+}
+
+#[tokio::test]
+async fn a_writer_paused_past_its_lease_writes_nothing_more() {
+    let Some(cluster) = Cluster::start(
+        "a_writer_paused_past_its_lease_writes_nothing_more",
+        "Python, SeaweedFS and Redis",
+        2,
+    )
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (cluster.addrs()[0], cluster.addrs()[1]);
+    let data = pattern((6 << 20) + 3);
+    let url = create(a, data.len()).await;
+    // 3 MiB, below a part: held by instance A, not yet in S3.
+    let mut first = TcpStream::connect(a).await.unwrap();
+    first
+        .write_all(patch(a, &url, 0, data.len()).as_bytes())
+        .await
+        .unwrap();
+    first.write_all(&data[..3 << 20]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&cluster.pid(0), "-STOP");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // A's lease ran out: B takes the upload and completes it.
+    let (status, offset) = head(b, &url).await;
+    assert_eq!((status, offset), (200, Some(0)));
+    resume(b, &url, 0, &data).await;
+    assert_stored(b, &url, &data).await;
+
+    // A wakes up with bytes in hand and a body still coming: it must not
+    // write them.
+    signal(&cluster.pid(0), "-CONT");
+    let _ = first.write_all(&data[3 << 20..4 << 20]).await;
+    let (status, head, _) = read_response(&mut first).await;
+    assert!(status >= 500, "{status} {head}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!has_tail(&cluster.bucket, &url).await, "A wrote a tail");
+    assert_stored(b, &url, &data).await;
+    assert_stored(a, &url, &data).await;
+}
+
+#[tokio::test]
+async fn writers_stop_when_redis_dies_and_uploads_resume_once_it_is_back() {
+    let Some(mut cluster) = Cluster::start(
+        "writers_stop_when_redis_dies_and_uploads_resume_once_it_is_back",
+        "Python, SeaweedFS and Redis",
+        2,
+    )
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (cluster.addrs()[0], cluster.addrs()[1]);
+    let data = pattern((12 << 20) + 9);
+    let url = create(a, data.len()).await;
+    let mut s = TcpStream::connect(a).await.unwrap();
+    s.write_all(patch(a, &url, 0, data.len()).as_bytes())
+        .await
+        .unwrap();
+    s.write_all(&data[..(6 << 20)]).await.unwrap();
+    common::eventually(20, || async {
+        !parts_in_s3(&cluster.bucket, &url).await.is_empty()
+    })
+    .await;
+
+    cluster.redis.kill();
+    // The writer cannot renew its lease: it stops with a 5xx.
+    let (status, head, _) = tokio::time::timeout(Duration::from_secs(10), read_response(&mut s))
+        .await
+        .expect("the writer stops once its lease cannot be renewed");
+    assert!(status >= 500, "{status} {head}");
+    // No lock can be taken meanwhile: 503, on every instance.
+    let (status, _) = self::head(b, &url).await;
+    assert_eq!(status, 503);
+
+    cluster.redis.start_again();
+    let (status, offset) = self::head(b, &url).await;
+    assert_eq!((status, offset), (200, Some(5 << 20)), "the part, once");
+    assert_eq!(
+        parts_in_s3(&cluster.bucket, &url).await,
+        vec![(1, 5 << 20)],
+        "nothing written twice, nothing after the writer stopped"
+    );
+    assert!(!has_tail(&cluster.bucket, &url).await);
+    resume(b, &url, 5 << 20, &data).await;
+    assert_stored(a, &url, &data).await;
+}
+
+#[tokio::test]
+async fn health_follows_redis_and_a_missing_redis_stops_tusd_at_start_up() {
+    let test = "health_follows_redis_and_a_missing_redis_stops_tusd_at_start_up";
+    if !common::redis::wanted(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut redis = RedisServer::start();
+    let mut cmd = common::tusd::command(dir.path());
+    cmd.args(["--locker", "redis", "--redis-url", &redis.url()]);
+    let t = launch(cmd);
+    let health = |addr| async move {
+        let (status, _, body) = raw(addr, &head_of("GET", addr, "/health", ""), b"").await;
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    assert_eq!(health(t.addr).await, (200, "ok\n".to_owned()));
+    redis.kill();
+    let (status, body) = health(t.addr).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("Redis unreachable"), "{body}");
+    redis.start_again();
+    common::eventually(10, || async { health(t.addr).await.0 == 200 }).await;
+    drop(t);
+
+    // A Redis that cannot be reached, or none named, stops tusd at once.
+    redis.kill();
+    let out = common::tusd::command(dir.path())
+        .args(["--locker", "redis", "--redis-url", &redis.url()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.contains(&format!("--redis-url {}", redis.url())),
+        "{log}"
+    );
+    let out = common::tusd::command(dir.path())
+        .args(["--locker", "redis"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("--locker redis needs --redis-url"), "{log}");
+}
