@@ -118,3 +118,65 @@ mod redis_locker {
 
     tower_tus::__locker_conformance_cases!((on_redis)());
 }
+
+#[cfg(feature = "etcd")]
+mod etcd_locker {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use tower_tus::lock::{EtcdLocker, Locker};
+    use tower_tus::testing::LockerBackend;
+
+    use crate::common;
+
+    const PREFIX: &str = "/locker-suite/";
+    /// etcd's shortest lease here (it raises shorter ones).
+    const LEASE: Duration = Duration::from_secs(2);
+
+    /// Lockers over the etcd the binary shares, each with its own
+    /// connections, as each server has.
+    struct SharedEtcd(&'static str);
+
+    #[async_trait]
+    impl LockerBackend for SharedEtcd {
+        async fn instance(&self) -> Arc<dyn Locker> {
+            let locker = EtcdLocker::builder([self.0])
+                .key_prefix(PREFIX)
+                .lease(LEASE)
+                .connect()
+                .await
+                .expect("etcd answers");
+            Arc::new(locker)
+        }
+
+        fn lease(&self) -> Option<Duration> {
+            Some(LEASE)
+        }
+
+        async fn forget(&self, id: &str) -> bool {
+            let mut client = etcd_client::Client::connect([self.0], None).await.unwrap();
+            let removed = client
+                .delete(format!("{PREFIX}locks/{id}"), None)
+                .await
+                .unwrap();
+            assert_eq!(removed.deleted(), 1, "the lock's key was not in etcd");
+            true
+        }
+    }
+
+    macro_rules! on_etcd {
+        ($($case:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $case() {
+                if !common::etcd::wanted(stringify!($case)) {
+                    return;
+                }
+                let backend = Arc::new(SharedEtcd(common::etcd::shared_endpoint()));
+                tower_tus::testing::run_locker_case(stringify!($case), backend).await;
+            }
+        )*};
+    }
+
+    tower_tus::__locker_conformance_cases!((on_etcd)());
+}

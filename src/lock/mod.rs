@@ -28,6 +28,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "etcd")]
+mod etcd;
 #[cfg(feature = "file-store")]
 mod file;
 mod lease;
@@ -35,15 +37,19 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 mod signal;
+#[cfg(any(feature = "redis", feature = "etcd"))]
+mod table;
 mod upload_lock;
 mod watch;
 
+#[cfg(feature = "etcd")]
+pub use etcd::{EtcdLocker, EtcdLockerBuilder};
 #[cfg(feature = "file-store")]
 pub use file::FileLocker;
 pub use lease::Lease;
 pub use memory::MemoryLocker;
 #[cfg(feature = "redis")]
-pub use redis::RedisLocker;
+pub use redis::{RedisLocker, RedisLockerBuilder};
 pub use signal::Signal;
 pub use upload_lock::{Unlock, UploadLock};
 pub use watch::LockWatch;

@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
@@ -6,10 +5,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::table::LockTable;
 use super::{Lease, LockError, LockMode, Locker, Signal, UploadLock};
 use crate::composer::StoreComposer;
 
@@ -128,8 +128,7 @@ struct Shared {
     /// Tells this instance's tokens from every other's.
     instance: String,
     next_owner: AtomicU64,
-    held: Mutex<HashMap<String, Holder>>,
-    waiters: Mutex<HashMap<String, Weak<Notify>>>,
+    table: LockTable,
     listener: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -145,12 +144,6 @@ impl Keys {
     fn lock(&self, id: &str) -> String {
         format!("{}lock:{id}", self.prefix)
     }
-}
-
-#[derive(Debug)]
-struct Holder {
-    owner: String,
-    release: Signal,
 }
 
 impl RedisLocker {
@@ -252,8 +245,7 @@ impl RedisLockerBuilder {
             poll: self.poll,
             instance: instance.iter().map(|b| format!("{b:02x}")).collect(),
             next_owner: AtomicU64::new(0),
-            held: Mutex::new(HashMap::new()),
-            waiters: Mutex::new(HashMap::new()),
+            table: LockTable::default(),
             listener: Mutex::new(None),
         });
         let (subscribed, ready) = oneshot::channel();
@@ -310,7 +302,7 @@ async fn listen(
             }
             // Waiters may have missed an unlock while no one listened.
             if let Some(shared) = shared.upgrade() {
-                shared.wake_every_waiter();
+                shared.table.wake_every_waiter();
             }
             let mut messages = pubsub.into_on_message();
             while let Some(message) = std::future::poll_fn(|cx| {
@@ -325,9 +317,9 @@ async fn listen(
                     continue;
                 };
                 if message.get_channel_name() == keys.release {
-                    shared.ask_holder(&id);
+                    shared.table.ask_holder(&id);
                 } else {
-                    shared.wake_waiters(&id);
+                    shared.table.wake_waiters(&id);
                 }
             }
         }
@@ -347,36 +339,6 @@ impl Drop for Shared {
 }
 
 impl Shared {
-    fn ask_holder(&self, id: &str) {
-        if let Some(holder) = lock(&self.held).get(id) {
-            holder.release.raise();
-        }
-    }
-
-    fn wake_waiters(&self, id: &str) {
-        if let Some(notify) = lock(&self.waiters).get(id).and_then(Weak::upgrade) {
-            notify.notify_waiters();
-        }
-    }
-
-    fn wake_every_waiter(&self) {
-        for notify in lock(&self.waiters).values().filter_map(Weak::upgrade) {
-            notify.notify_waiters();
-        }
-    }
-
-    /// What wakes a request waiting for upload `id`'s lock.
-    fn waiter(&self, id: &str) -> Arc<Notify> {
-        let mut waiters = lock(&self.waiters);
-        waiters.retain(|_, w| w.strong_count() > 0);
-        if let Some(notify) = waiters.get(id).and_then(Weak::upgrade) {
-            return notify;
-        }
-        let notify = Arc::new(Notify::new());
-        waiters.insert(id.to_owned(), Arc::downgrade(&notify));
-        notify
-    }
-
     /// One attempt: the lock, or `None` when another holds it.
     async fn try_acquire(self: &Arc<Self>, id: &str) -> Result<Option<UploadLock>, LockError> {
         let owner = format!(
@@ -413,13 +375,7 @@ impl Shared {
         let valid_for = self.lease - self.lease / 10;
         let lease = Lease::new(Duration::ZERO);
         lease.extend_to(sent + valid_for);
-        lock(&self.held).insert(
-            id.to_owned(),
-            Holder {
-                owner: owner.clone(),
-                release: release.clone(),
-            },
-        );
+        self.table.hold(id, &owner, release.clone());
         tokio::spawn(renew(
             self.clone(),
             id.to_owned(),
@@ -436,7 +392,7 @@ impl Shared {
             token,
             Box::new(move || {
                 let_go.raise();
-                shared.forget_holder(&id, &owner);
+                shared.table.forget(&id, &owner);
                 Box::pin(async move {
                     let mut conn = shared.conn.clone();
                     let mut freed = RELEASE_SCRIPT.key(shared.keys.lock(&id));
@@ -451,13 +407,6 @@ impl Shared {
             }),
         )
         .with_lease(lease)
-    }
-
-    fn forget_holder(&self, id: &str, owner: &str) {
-        let mut held = lock(&self.held);
-        if held.get(id).is_some_and(|h| h.owner == owner) {
-            held.remove(id);
-        }
     }
 }
 
@@ -501,7 +450,7 @@ async fn renew(
                 }
                 lease.end();
                 lost.raise();
-                shared.forget_holder(&id, &owner);
+                shared.table.forget(&id, &owner);
                 return;
             }
         }
@@ -517,39 +466,30 @@ impl Locker for RedisLocker {
         timeout: Duration,
     ) -> Result<UploadLock, LockError> {
         let shared = &self.shared;
-        let deadline = Instant::now() + timeout;
-        loop {
-            let wake = shared.waiter(id);
-            let unlocked = wake.notified();
-            tokio::pin!(unlocked);
-            unlocked.as_mut().enable();
-            if let Some(lock) = shared.try_acquire(id).await? {
-                return Ok(lock);
-            }
-            match mode {
-                LockMode::Try => return Err(LockError::Busy),
-                LockMode::TakeOver => {
-                    let mut conn = shared.conn.clone();
-                    redis::cmd("PUBLISH")
-                        .arg(&shared.keys.release)
-                        .arg(id)
-                        .query_async::<u64>(&mut conn)
-                        .await
-                        .map_err(unavailable)?;
-                }
-                LockMode::Wait => {}
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(LockError::Timeout);
-            }
-            let _ = tokio::time::timeout((deadline - now).min(shared.poll), unlocked).await;
-        }
+        let ask = || async {
+            let mut conn = shared.conn.clone();
+            redis::cmd("PUBLISH")
+                .arg(&shared.keys.release)
+                .arg(id)
+                .query_async::<u64>(&mut conn)
+                .await
+                .map(drop)
+                .map_err(unavailable)
+        };
+        shared
+            .table
+            .acquire(
+                id,
+                mode,
+                timeout,
+                shared.poll,
+                || shared.try_acquire(id),
+                ask,
+            )
+            .await
     }
 
     fn release_all(&self) {
-        for holder in lock(&self.shared.held).values() {
-            holder.release.raise();
-        }
+        self.shared.table.ask_every_holder();
     }
 }

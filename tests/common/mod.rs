@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unused_macros)]
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "etcd"))]
 pub mod balancer;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "s3")]

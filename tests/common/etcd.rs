@@ -1,0 +1,115 @@
+//! etcd servers on 127.0.0.1 for the tests: one shared by a test binary,
+//! and servers of a test's own, to stop and start again.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::tools;
+
+/// A single-member etcd on ports of its own, its data in a folder of its
+/// own; stopped when dropped or when the test binary ends (it runs under a
+/// shell that kills it once the binary's end closes its standard input).
+pub struct EtcdServer {
+    pub port: u16,
+    peer_port: u16,
+    dir: tempfile::TempDir,
+    running: Option<(Child, u32)>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl EtcdServer {
+    /// Starts etcd on ports the system picked; waits until it answers.
+    pub fn start() -> EtcdServer {
+        let mut server = EtcdServer {
+            port: free_port(),
+            peer_port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            running: None,
+        };
+        server.start_again();
+        server
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL); its data stays for a restart.
+    pub fn kill(&mut self) {
+        if let Some((mut shell, pid)) = self.running.take() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            drop(shell.stdin.take());
+            let _ = shell.wait();
+        }
+    }
+
+    /// Starts the server again on the same ports and data.
+    pub fn start_again(&mut self) {
+        self.kill();
+        let client = self.endpoint();
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let mut shell = Command::new("sh")
+            .arg("-c")
+            .arg(
+                "etcd --name tus --data-dir \"$0\" --listen-client-urls \"$1\" \
+                 --advertise-client-urls \"$1\" --listen-peer-urls \"$2\" \
+                 --initial-advertise-peer-urls \"$2\" --initial-cluster tus=\"$2\" \
+                 >\"$0.log\" 2>&1 & echo $!; cat >/dev/null; kill -9 $! 2>/dev/null",
+            )
+            .arg(self.dir.path().join("data"))
+            .arg(&client)
+            .arg(&peer)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd starts");
+        let mut pid = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(shell.stdout.take().unwrap()),
+            &mut pid,
+        )
+        .unwrap();
+        let pid = pid.trim().parse().expect("the shell tells etcd's pid");
+        self.running = Some((shell, pid));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "etcd never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Whether etcd tests run: `etcd` is installed (else the test is skipped
+/// loudly, or fails when tool tests were asked for).
+pub fn wanted(test: &str) -> bool {
+    tools::present(test, "etcd")
+}
+
+/// The endpoint of the etcd this test binary shares, started on first use
+/// and stopped when the binary ends.
+pub fn shared_endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        let server = EtcdServer::start();
+        let endpoint = server.endpoint();
+        // Lives as long as the test binary, whose end stops it.
+        std::mem::forget(server);
+        endpoint
+    })
+}
