@@ -1,7 +1,8 @@
-//! Several `tusd` processes over one SeaweedFS bucket and one Redis, as
-//! instances behind a load balancer: uploads cut and resumed on another
-//! instance, racing writers, an instance killed or paused while it holds a
-//! lock, Redis killed mid-upload, and `/health`.
+//! Several `tusd` processes over one SeaweedFS bucket and one Redis (then
+//! one etcd), as instances behind a load balancer: uploads cut and resumed
+//! on another instance, racing writers, an instance killed or paused while
+//! it holds a lock, the lock service killed mid-upload, and `/health`.
+//! Every test runs once with each lock service.
 
 mod common;
 
@@ -9,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::balancer;
+use common::etcd::EtcdServer;
 use common::redis::RedisServer;
 use common::tusd::{Tusd, launch};
 use common::{header_of, pattern, raw, read_response, tools};
@@ -18,9 +20,99 @@ use tokio::net::TcpStream;
 /// A lease short enough that the tests wait for one without dragging.
 const LEASE: &str = "2s";
 
-/// Instances of `tusd` sharing a bucket and a Redis.
+/// Which service keeps the locks.
+#[derive(Clone, Copy)]
+enum Kind {
+    Redis,
+    Etcd,
+}
+
+/// The lock service of a test, started for it.
+enum LockService {
+    Redis(RedisServer),
+    Etcd(EtcdServer),
+}
+
+impl LockService {
+    /// Starts one, unless its server is missing (then the test is skipped,
+    /// loudly, or fails when tool tests were asked for).
+    fn start(kind: Kind, test: &str) -> Option<LockService> {
+        match kind {
+            Kind::Redis => {
+                common::redis::wanted(test).then(|| LockService::Redis(RedisServer::start()))
+            }
+            Kind::Etcd => {
+                common::etcd::wanted(test).then(|| LockService::Etcd(EtcdServer::start()))
+            }
+        }
+    }
+
+    /// The `tusd` flags that use it.
+    fn flags(&self) -> Vec<String> {
+        match self {
+            LockService::Redis(r) => vec![
+                "--locker".into(),
+                "redis".into(),
+                "--redis-url".into(),
+                r.url(),
+            ],
+            LockService::Etcd(e) => vec![
+                "--locker".into(),
+                "etcd".into(),
+                "--etcd-endpoints".into(),
+                e.endpoint(),
+            ],
+        }
+    }
+
+    /// What `/health` calls it.
+    fn name(&self) -> &'static str {
+        match self {
+            LockService::Redis(_) => "Redis",
+            LockService::Etcd(_) => "etcd",
+        }
+    }
+
+    fn kill(&mut self) {
+        match self {
+            LockService::Redis(r) => r.kill(),
+            LockService::Etcd(e) => e.kill(),
+        }
+    }
+
+    fn start_again(&mut self) {
+        match self {
+            LockService::Redis(r) => r.start_again(),
+            LockService::Etcd(e) => e.start_again(),
+        }
+    }
+}
+
+/// Defines each listed `async fn(Kind)` as a test on Redis and on etcd.
+macro_rules! on_every_lock_service {
+    ($($test:ident),* $(,)?) => {
+        mod redis {
+            $(#[tokio::test] async fn $test() { super::$test(super::Kind::Redis).await; })*
+        }
+        mod etcd {
+            $(#[tokio::test] async fn $test() { super::$test(super::Kind::Etcd).await; })*
+        }
+    };
+}
+
+on_every_lock_service!(
+    tus_js_client_cut_mid_body_resumes_on_another_instance,
+    tuspy_cut_mid_patch_resumes_on_another_instance,
+    a_newcomer_on_another_instance_takes_over_a_racing_patch_within_a_second,
+    another_instance_takes_over_from_one_killed_mid_patch_after_the_lease,
+    a_writer_paused_past_its_lease_writes_nothing_more,
+    writers_stop_when_the_lock_service_dies_and_uploads_resume_once_it_is_back,
+    health_follows_the_lock_service_and_a_missing_one_stops_tusd_at_start_up,
+);
+
+/// Instances of `tusd` sharing a bucket and a lock service.
 struct Cluster {
-    redis: RedisServer,
+    locks: LockService,
     bucket: String,
     dirs: Vec<tempfile::TempDir>,
     instances: Vec<Tusd>,
@@ -28,12 +120,12 @@ struct Cluster {
 
 impl Cluster {
     /// `n` instances, each with a folder of its own (another machine's).
-    async fn start(test: &str, needs: &str, n: usize) -> Option<Cluster> {
-        if !tools::wanted(test, needs) || !common::redis::wanted(test) {
+    async fn start(kind: Kind, test: &str, needs: &str, n: usize) -> Option<Cluster> {
+        if !tools::wanted(test, needs) {
             return None;
         }
         let mut cluster = Cluster {
-            redis: RedisServer::start(),
+            locks: LockService::start(kind, test)?,
             bucket: common::s3::seaweedfs_bucket().await,
             dirs: Vec::new(),
             instances: Vec::new(),
@@ -46,13 +138,13 @@ impl Cluster {
         Some(cluster)
     }
 
-    /// Starts `tusd` over folder `i`, the bucket and the Redis.
+    /// Starts `tusd` over folder `i`, the bucket and the lock service.
     fn instance(&self, i: usize) -> Tusd {
         let (endpoint, (key, secret)) = common::s3::seaweedfs_access();
         let mut cmd = common::tusd::command(self.dirs[i].path());
         cmd.args(["-s3-bucket", &self.bucket, "-s3-endpoint", endpoint])
             .args(["-s3-path-style", "-s3-part-size=5242880"])
-            .args(["--locker", "redis", "--redis-url", &self.redis.url()])
+            .args(self.locks.flags())
             .args(["--lock-lease", LEASE, "-behind-proxy"])
             .env("AWS_ACCESS_KEY_ID", key)
             .env("AWS_SECRET_ACCESS_KEY", secret)
@@ -171,11 +263,11 @@ fn signal(pid: &str, signal: &str) {
     assert!(status.success());
 }
 
-#[tokio::test]
-async fn tus_js_client_cut_mid_body_resumes_on_another_instance() {
+async fn tus_js_client_cut_mid_body_resumes_on_another_instance(kind: Kind) {
     let Some(cluster) = Cluster::start(
+        kind,
         "tus_js_client_cut_mid_body_resumes_on_another_instance",
-        "Node.js, tus-js-client, Python, SeaweedFS and Redis",
+        "Node.js, tus-js-client, Python and SeaweedFS",
         3,
     )
     .await
@@ -208,11 +300,11 @@ async fn tus_js_client_cut_mid_body_resumes_on_another_instance() {
     }
 }
 
-#[tokio::test]
-async fn tuspy_cut_mid_patch_resumes_on_another_instance() {
+async fn tuspy_cut_mid_patch_resumes_on_another_instance(kind: Kind) {
     let Some(cluster) = Cluster::start(
+        kind,
         "tuspy_cut_mid_patch_resumes_on_another_instance",
-        "Python, tuspy, SeaweedFS and Redis",
+        "Python, tuspy and SeaweedFS",
         3,
     )
     .await
@@ -241,11 +333,11 @@ async fn tuspy_cut_mid_patch_resumes_on_another_instance() {
     );
 }
 
-#[tokio::test]
-async fn a_newcomer_on_another_instance_takes_over_a_racing_patch_within_a_second() {
+async fn a_newcomer_on_another_instance_takes_over_a_racing_patch_within_a_second(kind: Kind) {
     let Some(cluster) = Cluster::start(
+        kind,
         "a_newcomer_on_another_instance_takes_over_a_racing_patch_within_a_second",
-        "Python, SeaweedFS and Redis",
+        "Python and SeaweedFS",
         2,
     )
     .await
@@ -287,11 +379,11 @@ async fn a_newcomer_on_another_instance_takes_over_a_racing_patch_within_a_secon
     assert_stored(a, &url, &data).await;
 }
 
-#[tokio::test]
-async fn another_instance_takes_over_from_one_killed_mid_patch_after_the_lease() {
+async fn another_instance_takes_over_from_one_killed_mid_patch_after_the_lease(kind: Kind) {
     let Some(mut cluster) = Cluster::start(
+        kind,
         "another_instance_takes_over_from_one_killed_mid_patch_after_the_lease",
-        "Python, SeaweedFS and Redis",
+        "Python and SeaweedFS",
         2,
     )
     .await
@@ -328,11 +420,11 @@ async fn another_instance_takes_over_from_one_killed_mid_patch_after_the_lease()
     assert_stored(b, &url, &data).await;
 }
 
-#[tokio::test]
-async fn a_writer_paused_past_its_lease_writes_nothing_more() {
+async fn a_writer_paused_past_its_lease_writes_nothing_more(kind: Kind) {
     let Some(cluster) = Cluster::start(
+        kind,
         "a_writer_paused_past_its_lease_writes_nothing_more",
-        "Python, SeaweedFS and Redis",
+        "Python and SeaweedFS",
         2,
     )
     .await
@@ -371,11 +463,11 @@ async fn a_writer_paused_past_its_lease_writes_nothing_more() {
     assert_stored(a, &url, &data).await;
 }
 
-#[tokio::test]
-async fn writers_stop_when_redis_dies_and_uploads_resume_once_it_is_back() {
+async fn writers_stop_when_the_lock_service_dies_and_uploads_resume_once_it_is_back(kind: Kind) {
     let Some(mut cluster) = Cluster::start(
-        "writers_stop_when_redis_dies_and_uploads_resume_once_it_is_back",
-        "Python, SeaweedFS and Redis",
+        kind,
+        "writers_stop_when_the_lock_service_dies_and_uploads_resume_once_it_is_back",
+        "Python and SeaweedFS",
         2,
     )
     .await
@@ -395,7 +487,7 @@ async fn writers_stop_when_redis_dies_and_uploads_resume_once_it_is_back() {
     })
     .await;
 
-    cluster.redis.kill();
+    cluster.locks.kill();
     // The writer cannot renew its lease: it stops with a 5xx.
     let (status, head, _) = tokio::time::timeout(Duration::from_secs(10), read_response(&mut s))
         .await
@@ -405,7 +497,7 @@ async fn writers_stop_when_redis_dies_and_uploads_resume_once_it_is_back() {
     let (status, _) = self::head(b, &url).await;
     assert_eq!(status, 503);
 
-    cluster.redis.start_again();
+    cluster.locks.start_again();
     let (status, offset) = self::head(b, &url).await;
     assert_eq!((status, offset), (200, Some(5 << 20)), "the part, once");
     assert_eq!(
@@ -418,47 +510,50 @@ async fn writers_stop_when_redis_dies_and_uploads_resume_once_it_is_back() {
     assert_stored(a, &url, &data).await;
 }
 
-#[tokio::test]
-async fn health_follows_redis_and_a_missing_redis_stops_tusd_at_start_up() {
-    let test = "health_follows_redis_and_a_missing_redis_stops_tusd_at_start_up";
-    if !common::redis::wanted(test) {
+async fn health_follows_the_lock_service_and_a_missing_one_stops_tusd_at_start_up(kind: Kind) {
+    let test = "health_follows_the_lock_service_and_a_missing_one_stops_tusd_at_start_up";
+    let Some(mut locks) = LockService::start(kind, test) else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
-    let mut redis = RedisServer::start();
     let mut cmd = common::tusd::command(dir.path());
-    cmd.args(["--locker", "redis", "--redis-url", &redis.url()]);
+    cmd.args(locks.flags());
     let t = launch(cmd);
     let health = |addr| async move {
         let (status, _, body) = raw(addr, &head_of("GET", addr, "/health", ""), b"").await;
         (status, String::from_utf8_lossy(&body).into_owned())
     };
     assert_eq!(health(t.addr).await, (200, "ok\n".to_owned()));
-    redis.kill();
+    locks.kill();
     let (status, body) = health(t.addr).await;
     assert_eq!(status, 503);
-    assert!(body.contains("Redis unreachable"), "{body}");
-    redis.start_again();
-    common::eventually(10, || async { health(t.addr).await.0 == 200 }).await;
+    assert!(
+        body.contains(&format!("{} unreachable", locks.name())),
+        "{body}"
+    );
+    locks.start_again();
+    common::eventually(20, || async { health(t.addr).await.0 == 200 }).await;
     drop(t);
 
-    // A Redis that cannot be reached, or none named, stops tusd at once.
-    redis.kill();
+    // A lock service that cannot be reached, or none named, stops tusd at
+    // once, naming what it tried.
+    locks.kill();
+    let flags = locks.flags();
     let out = common::tusd::command(dir.path())
-        .args(["--locker", "redis", "--redis-url", &redis.url()])
+        .args(&flags)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains(&format!("{} {}", flags[2], flags[3])), "{log}");
+    let out = common::tusd::command(dir.path())
+        .args(&flags[..2])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(
-        log.contains(&format!("--redis-url {}", redis.url())),
+        log.contains(&format!("--locker {} needs {}", flags[1], flags[2])),
         "{log}"
     );
-    let out = common::tusd::command(dir.path())
-        .args(["--locker", "redis"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let log = String::from_utf8_lossy(&out.stdout);
-    assert!(log.contains("--locker redis needs --redis-url"), "{log}");
 }

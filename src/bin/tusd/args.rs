@@ -187,7 +187,7 @@ pub struct Args {
     )]
     pub filelock_acquirer_poll_interval: Duration,
 
-    /// Where upload locks are kept: memory (one process), file (lock files in the upload folder, shared by the processes of one machine) or redis (--redis-url, shared by any number of machines). Default: file for the folder, memory for S3.
+    /// Where upload locks are kept: memory (one process), file (lock files in the upload folder, shared by the processes of one machine), redis (--redis-url) or etcd (--etcd-endpoints), shared by any number of machines. Default: file for the folder, memory for S3.
     #[arg(long, env = "TUSD_LOCKER", value_enum, help_heading = "Locking")]
     pub locker: Option<LockerKind>,
     /// The Redis that keeps the locks of --locker redis (redis://host:port/db, rediss:// for TLS).
@@ -201,6 +201,17 @@ pub struct Args {
         help_heading = "Locking"
     )]
     pub redis_key_prefix: String,
+    /// The etcd cluster that keeps the locks of --locker etcd, comma-separated (http://host:2379,...).
+    #[arg(long, env = "TUSD_ETCD_ENDPOINTS", help_heading = "Locking")]
+    pub etcd_endpoints: Option<String>,
+    /// Prefix of the etcd keys of --locker etcd.
+    #[arg(
+        long,
+        env = "TUSD_ETCD_KEY_PREFIX",
+        default_value = "/tusd/",
+        help_heading = "Locking"
+    )]
+    pub etcd_key_prefix: String,
     /// How long a lock of a shared locker lives unless its holder renews it: how long an upload stays locked after its server died.
     #[arg(
         long,
@@ -466,6 +477,8 @@ pub enum LockerKind {
     File,
     /// In Redis (--redis-url).
     Redis,
+    /// In etcd (--etcd-endpoints).
+    Etcd,
 }
 
 /// What to do when the store is full.

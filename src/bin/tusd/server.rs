@@ -86,6 +86,7 @@ async fn compose(args: &Args) -> Result<(StoreComposer, Health), BoxError> {
             .acquirer_poll_interval(args.filelock_acquirer_poll_interval)
             .use_in(&mut composer),
         LockerKind::Redis => redis_locker(args, &mut composer, &mut health).await?,
+        LockerKind::Etcd => etcd_locker(args, &mut composer, &mut health).await?,
     }
     Ok((composer, health))
 }
@@ -131,6 +132,49 @@ async fn redis_locker(
     _health: &mut Health,
 ) -> Result<(), BoxError> {
     Err("this tusd was built without Redis: build it with `--features cli,redis`".into())
+}
+
+#[cfg(feature = "etcd")]
+async fn etcd_locker(
+    args: &Args,
+    composer: &mut StoreComposer,
+    health: &mut Health,
+) -> Result<(), BoxError> {
+    let endpoints = args
+        .etcd_endpoints
+        .as_deref()
+        .ok_or("--locker etcd needs --etcd-endpoints")?;
+    let mut builder = tower_tus::lock::EtcdLocker::builder(split_list(endpoints))
+        .key_prefix(&args.etcd_key_prefix)
+        .lease(args.lock_lease);
+    if let Some(every) = args.lock_renew_interval {
+        builder = builder.renew_interval(every);
+    }
+    let locker = builder
+        .connect()
+        .await
+        .map_err(|e| format!("--etcd-endpoints {endpoints}: {e}"))?;
+    locker.use_in(composer);
+    health.check("etcd", move || {
+        let locker = locker.clone();
+        Box::pin(async move {
+            if locker.is_reachable().await {
+                Ok(())
+            } else {
+                Err("no answer".to_owned())
+            }
+        })
+    });
+    Ok(())
+}
+
+#[cfg(not(feature = "etcd"))]
+async fn etcd_locker(
+    _args: &Args,
+    _composer: &mut StoreComposer,
+    _health: &mut Health,
+) -> Result<(), BoxError> {
+    Err("this tusd was built without etcd: build it with `--features cli,etcd`".into())
 }
 
 type Check = Arc<
