@@ -108,6 +108,7 @@ on_every_lock_service!(
     a_writer_paused_past_its_lease_writes_nothing_more,
     writers_stop_when_the_lock_service_dies_and_uploads_resume_once_it_is_back,
     health_follows_the_lock_service_and_a_missing_one_stops_tusd_at_start_up,
+    expired_uploads_are_swept_once_and_never_from_under_a_writer,
 );
 
 /// Instances of `tusd` sharing a bucket and a lock service.
@@ -116,11 +117,24 @@ struct Cluster {
     bucket: String,
     dirs: Vec<tempfile::TempDir>,
     instances: Vec<Tusd>,
+    /// Flags every instance gets on top.
+    extra: Vec<&'static str>,
 }
 
 impl Cluster {
     /// `n` instances, each with a folder of its own (another machine's).
     async fn start(kind: Kind, test: &str, needs: &str, n: usize) -> Option<Cluster> {
+        Self::start_with(kind, test, needs, n, &[]).await
+    }
+
+    /// [`Cluster::start`], every instance with `extra` flags.
+    async fn start_with(
+        kind: Kind,
+        test: &str,
+        needs: &str,
+        n: usize,
+        extra: &[&'static str],
+    ) -> Option<Cluster> {
         if !tools::wanted(test, needs) {
             return None;
         }
@@ -129,6 +143,7 @@ impl Cluster {
             bucket: common::s3::seaweedfs_bucket().await,
             dirs: Vec::new(),
             instances: Vec::new(),
+            extra: extra.to_vec(),
         };
         for _ in 0..n {
             cluster.dirs.push(tempfile::tempdir().unwrap());
@@ -145,6 +160,7 @@ impl Cluster {
         cmd.args(["-s3-bucket", &self.bucket, "-s3-endpoint", endpoint])
             .args(["-s3-path-style", "-s3-part-size=5242880"])
             .args(self.locks.flags())
+            .args(&self.extra)
             .args(["--lock-lease", LEASE, "-behind-proxy"])
             .env("AWS_ACCESS_KEY_ID", key)
             .env("AWS_SECRET_ACCESS_KEY", secret)
@@ -556,4 +572,73 @@ async fn health_follows_the_lock_service_and_a_missing_one_stops_tusd_at_start_u
         log.contains(&format!("--locker {} needs {}", flags[1], flags[2])),
         "{log}"
     );
+}
+
+/// Whether the upload at `url` still has its `.info`.
+async fn has_info(bucket: &str, url: &str) -> bool {
+    let id = url.rsplit('/').next().unwrap();
+    let object = id.split_once('+').unwrap().0;
+    common::s3::seaweedfs_client()
+        .head_object()
+        .bucket(bucket)
+        .key(format!("{object}.info"))
+        .send()
+        .await
+        .is_ok()
+}
+
+/// Uploads terminated by every instance, from their metrics.
+async fn terminated(cluster: &Cluster) -> u64 {
+    let mut total = 0;
+    for addr in cluster.addrs() {
+        let (_, _, body) = raw(addr, &head_of("GET", addr, "/metrics", ""), b"").await;
+        let text = String::from_utf8_lossy(&body).into_owned();
+        total += text
+            .lines()
+            .find_map(|l| l.strip_prefix("tusd_uploads_terminated "))
+            .map_or(0, |v| v.trim().parse::<u64>().unwrap());
+    }
+    total
+}
+
+async fn expired_uploads_are_swept_once_and_never_from_under_a_writer(kind: Kind) {
+    let Some(cluster) = Cluster::start_with(
+        kind,
+        "expired_uploads_are_swept_once_and_never_from_under_a_writer",
+        "Python and SeaweedFS",
+        2,
+        &["-expire-after", "1s", "-cleanup-interval", "200ms"],
+    )
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (cluster.addrs()[0], cluster.addrs()[1]);
+    // One upload held by a half-dead PATCH on A, one left idle.
+    let held = create(a, 5000).await;
+    let mut writer = TcpStream::connect(a).await.unwrap();
+    writer
+        .write_all(patch(a, &held, 0, 5000).as_bytes())
+        .await
+        .unwrap();
+    writer.write_all(&pattern(1000)).await.unwrap();
+    let idle = create(b, 5000).await;
+
+    // Both instances sweep every 200 ms, and both uploads expired long ago.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        !has_info(&cluster.bucket, &idle).await,
+        "the idle upload stayed"
+    );
+    assert!(
+        has_info(&cluster.bucket, &held).await,
+        "a sweep took the upload from under its writer"
+    );
+    assert_eq!(terminated(&cluster).await, 1, "swept more than once");
+
+    // Once its writer is gone, it is swept too, once.
+    drop(writer);
+    common::eventually(10, || async { !has_info(&cluster.bucket, &held).await }).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(terminated(&cluster).await, 2, "swept more than once");
 }
