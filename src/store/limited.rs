@@ -71,9 +71,9 @@ pub trait Evictor: Send + Sync + 'static {
 /// The reservations are this process's view, counted from the store's
 /// listing at first use: over a store shared by several processes each
 /// keeps its own count, so the limit holds per process, not in total.
-/// Evictions take try-locks, so with a shared locker
-/// ([`RedisLocker`](crate::lock)'s or etcd's) no instance evicts an upload
-/// being written on another, and two never evict the same one.
+/// Evictions take try-locks, so with a locker shared by the processes (in
+/// Redis or etcd) none evicts an upload being written by another, and two
+/// never evict the same one.
 ///
 /// ```
 /// use tower_tus::{StoreComposer, store::{FileStore, LimitPolicy, LimitedStore}};
