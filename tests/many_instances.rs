@@ -426,13 +426,15 @@ async fn another_instance_takes_over_from_one_killed_mid_patch_after_the_lease(k
     // The dead instance's lock holds until its lease runs out; then the
     // other one tells every durable byte and takes the rest.
     let (status, offset) = head(b, &url).await;
+    let waited = killed.elapsed();
     assert_eq!((status, offset), (200, Some(5 << 20)));
-    resume(b, &url, 5 << 20, &data).await;
+    // The lease (2 s, renewed every 0.67 s) had at least 1.3 s left.
     assert!(
-        killed.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        killed.elapsed()
+        waited >= Duration::from_secs(1),
+        "the dead holder's lock was not respected: {waited:?}"
     );
+    assert!(waited < Duration::from_secs(10), "took {waited:?}");
+    resume(b, &url, 5 << 20, &data).await;
     assert_stored(b, &url, &data).await;
 }
 
@@ -448,7 +450,10 @@ async fn a_writer_paused_past_its_lease_writes_nothing_more(kind: Kind) {
         return;
     };
     let (a, b) = (cluster.addrs()[0], cluster.addrs()[1]);
-    let data = pattern((6 << 20) + 3);
+    let data = pattern((11 << 20) + 3);
+    // The paused writer's client sends other bytes, so that anything it
+    // stored late would show in the upload.
+    let other: Vec<u8> = data.iter().map(|b| !b).collect();
     let url = create(a, data.len()).await;
     // 3 MiB, below a part: held by instance A, not yet in S3.
     let mut first = TcpStream::connect(a).await.unwrap();
@@ -456,25 +461,46 @@ async fn a_writer_paused_past_its_lease_writes_nothing_more(kind: Kind) {
         .write_all(patch(a, &url, 0, data.len()).as_bytes())
         .await
         .unwrap();
-    first.write_all(&data[..3 << 20]).await.unwrap();
+    first.write_all(&other[..3 << 20]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     signal(&cluster.pid(0), "-STOP");
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    // A's lease ran out: B takes the upload and completes it.
+    // A's lease ran out: B takes the upload and stores its first part and
+    // a tail.
     let (status, offset) = head(b, &url).await;
     assert_eq!((status, offset), (200, Some(0)));
-    resume(b, &url, 0, &data).await;
-    assert_stored(b, &url, &data).await;
+    let half = (6 << 20) + 1;
+    let (status, head, _) = raw(b, &patch(b, &url, 0, half), &data[..half]).await;
+    assert_eq!(status, 204, "{head}");
 
-    // A wakes up with bytes in hand and a body still coming: it must not
-    // write them.
+    // A wakes with 3 MiB in hand and 5 MiB more coming, enough for a part
+    // of its own: it must store none of it.
     signal(&cluster.pid(0), "-CONT");
-    let _ = first.write_all(&data[3 << 20..4 << 20]).await;
-    let (status, head, _) = read_response(&mut first).await;
-    assert!(status >= 500, "{status} {head}");
+    let more = other[3 << 20..8 << 20].to_vec();
+    let sender = tokio::spawn(async move {
+        let _ = first.write_all(&more).await;
+        read_response(&mut first).await
+    });
+    let (status, _, _) = tokio::time::timeout(Duration::from_secs(20), sender)
+        .await
+        .expect("the woken writer answers")
+        .unwrap();
+    assert!(status >= 500, "{status}");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!has_tail(&cluster.bucket, &url).await, "A wrote a tail");
+    assert_eq!(
+        parts_in_s3(&cluster.bucket, &url).await.len(),
+        1,
+        "A stored a part"
+    );
+    let (status, offset) = self::head(b, &url).await;
+    assert_eq!(
+        (status, offset),
+        (200, Some(half as u64)),
+        "A changed the tail"
+    );
+
+    resume(b, &url, half, &data).await;
     assert_stored(b, &url, &data).await;
     assert_stored(a, &url, &data).await;
 }
@@ -491,38 +517,74 @@ async fn writers_stop_when_the_lock_service_dies_and_uploads_resume_once_it_is_b
         return;
     };
     let (a, b) = (cluster.addrs()[0], cluster.addrs()[1]);
-    let data = pattern((12 << 20) + 9);
+    let data = pattern((21 << 20) + 9);
     let url = create(a, data.len()).await;
     let mut s = TcpStream::connect(a).await.unwrap();
     s.write_all(patch(a, &url, 0, data.len()).as_bytes())
         .await
         .unwrap();
-    s.write_all(&data[..(6 << 20)]).await.unwrap();
+    s.write_all(&data[..6 << 20]).await.unwrap();
     common::eventually(20, || async {
         !parts_in_s3(&cluster.bucket, &url).await.is_empty()
     })
     .await;
 
     cluster.locks.kill();
-    // The writer cannot renew its lease: it stops with a 5xx.
-    let (status, head, _) = tokio::time::timeout(Duration::from_secs(10), read_response(&mut s))
+    // The client keeps sending; the writer cannot renew its lease, and
+    // stops with a 5xx once the lease runs out.
+    let rest = data[6 << 20..16 << 20].to_vec();
+    let sender = tokio::spawn(async move {
+        let _ = s.write_all(&rest).await;
+        read_response(&mut s).await
+    });
+    let (status, head, _) = tokio::time::timeout(Duration::from_secs(10), sender)
         .await
-        .expect("the writer stops once its lease cannot be renewed");
+        .expect("the writer stops once its lease cannot be renewed")
+        .unwrap();
     assert!(status >= 500, "{status} {head}");
+    // Nothing is stored after it stopped.
+    let parts = parts_in_s3(&cluster.bucket, &url).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(parts_in_s3(&cluster.bucket, &url).await, parts);
+    assert!(!has_tail(&cluster.bucket, &url).await);
+    let stored: u64 = parts.iter().map(|p| p.1 as u64).sum();
+    let numbers: Vec<i32> = parts.iter().map(|p| p.0).collect();
+    assert_eq!(
+        numbers,
+        (1..=parts.len() as i32).collect::<Vec<_>>(),
+        "{parts:?}"
+    );
     // No lock can be taken meanwhile: 503, on every instance.
     let (status, _) = self::head(b, &url).await;
     assert_eq!(status, 503);
 
     cluster.locks.start_again();
+    common::eventually(20, || async { self::head(b, &url).await.0 == 200 }).await;
     let (status, offset) = self::head(b, &url).await;
-    assert_eq!((status, offset), (200, Some(5 << 20)), "the part, once");
-    assert_eq!(
-        parts_in_s3(&cluster.bucket, &url).await,
-        vec![(1, 5 << 20)],
-        "nothing written twice, nothing after the writer stopped"
+    assert_eq!((status, offset), (200, Some(stored)), "every part, once");
+
+    // Take-overs across instances work again: A listens anew.
+    let at = stored as usize;
+    let mut half_dead = TcpStream::connect(a).await.unwrap();
+    half_dead
+        .write_all(patch(a, &url, at, data.len() - at).as_bytes())
+        .await
+        .unwrap();
+    half_dead
+        .write_all(&data[at..at + (1 << 20)])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = Instant::now();
+    let (status, offset) = self::head(b, &url).await;
+    assert_eq!((status, offset), (200, Some(stored + (1 << 20))));
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
     );
-    assert!(!has_tail(&cluster.bucket, &url).await);
-    resume(b, &url, 5 << 20, &data).await;
+    drop(half_dead);
+    resume(b, &url, at + (1 << 20), &data).await;
     assert_stored(a, &url, &data).await;
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::table::LockTable;
+use super::table::{LONGEST_LEASE, LockTable, guard, instance_name};
 use super::{Lease, LockError, LockMode, Locker, Signal, UploadLock};
 use crate::composer::StoreComposer;
 
@@ -38,13 +38,17 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 ///   [`release_requested`](UploadLock::release_requested) signal. Waiters
 ///   try again when the watch shows the lock key deleted (and every 100 ms
 ///   in any case).
-/// - **Lost locks**: a keep-alive etcd refuses or does not confirm in time,
-///   or a lock key that is no longer the holder's, raises the lock's
-///   [`lost`](UploadLock::lost) signal; the lock carries its [`Lease`],
-///   counted from the last confirmed keep-alive, so a writer paused past it
-///   stops before it writes anything more.
+/// - **Lost locks**: a lease etcd says has expired, or a lock key that is no
+///   longer the holder's, raises the lock's [`lost`](UploadLock::lost)
+///   signal at once; a keep-alive that cannot reach etcd is tried again
+///   until the lease runs out. The lock carries its [`Lease`], counted from
+///   the last confirmed keep-alive, so a writer stopped past it starts
+///   nothing more, and a store cuts short what is on its way
+///   ([`LockWatch::gone`](super::LockWatch::gone)).
 /// - **Fencing tokens** are the etcd revision at which the lock was taken:
 ///   they grow with every lock taken through the same etcd cluster.
+/// - **Plain connections**: `http://` endpoints without authentication
+///   (TLS and etcd users are not built in).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -163,15 +167,22 @@ impl EtcdLockerBuilder {
         self
     }
 
-    /// How long a lock lives unless its holder renews it (default 10 s):
-    /// how long an upload stays locked after its server died.
+    /// How long a lock lives unless its holder renews it (default 10 s,
+    /// between 1 s and a day, in whole seconds as etcd counts): how long an
+    /// upload stays locked after its server died.
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease.max(Duration::from_secs(1));
+        self.lease = Duration::from_secs(
+            lease
+                .clamp(Duration::from_secs(1), LONGEST_LEASE)
+                .as_secs_f64()
+                .ceil() as u64,
+        );
         self
     }
 
-    /// How often a holder renews its lease (default a third of it).
+    /// How often a holder renews its lease (default a third of it, at most
+    /// half of it).
     #[must_use]
     pub fn renew_interval(mut self, every: Duration) -> Self {
         self.renew_every = Some(every.max(Duration::from_millis(10)));
@@ -189,18 +200,20 @@ impl EtcdLockerBuilder {
     /// Connects, and watches the lock and release keys; fails when etcd
     /// cannot be reached.
     pub async fn connect(self) -> Result<EtcdLocker, LockError> {
+        // HTTP/2 pings find a connection gone half-open, which the watch
+        // and the keep-alives would otherwise wait on for ever.
         let options = ConnectOptions::new()
             .with_connect_timeout(COMMAND_TIMEOUT)
-            .with_timeout(COMMAND_TIMEOUT);
+            .with_timeout(COMMAND_TIMEOUT)
+            .with_keep_alive(Duration::from_secs(5), COMMAND_TIMEOUT)
+            .with_keep_alive_while_idle(true);
         let client = tokio::time::timeout(
             COMMAND_TIMEOUT * 2,
             Client::connect(&self.endpoints, Some(options)),
         )
         .await
         .map_err(|_| LockError::Unavailable("etcd did not answer in time".into()))?
-        .map_err(unavailable)?;
-        let mut instance = [0u8; 12];
-        getrandom::fill(&mut instance).map_err(|e| LockError::Other(e.to_string().into()))?;
+        .map_err(locker_error)?;
         let renew_every = self
             .renew_every
             .unwrap_or(self.lease / 3)
@@ -211,7 +224,7 @@ impl EtcdLockerBuilder {
             lease: self.lease,
             renew_every,
             poll: self.poll,
-            instance: instance.iter().map(|b| format!("{b:02x}")).collect(),
+            instance: instance_name()?,
             next_owner: AtomicU64::new(0),
             table: LockTable::default(),
             listener: Mutex::new(None),
@@ -234,12 +247,29 @@ impl EtcdLockerBuilder {
     }
 }
 
-fn guard<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+/// Whether `err` means etcd could not be reached (worth a retry later),
+/// rather than that it refused what was asked.
+fn is_unreachable(err: &etcd_client::Error) -> bool {
+    use etcd_client::Error;
+    match err {
+        Error::IoError(_)
+        | Error::TransportError(_)
+        | Error::LeaseKeepAliveError(_)
+        | Error::WatchError(_) => true,
+        Error::GRpcStatus(status) => matches!(
+            status.code(),
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        ),
+        _ => false,
+    }
 }
 
-fn unavailable(err: etcd_client::Error) -> LockError {
-    LockError::Unavailable(err.into())
+fn locker_error(err: etcd_client::Error) -> LockError {
+    if is_unreachable(&err) {
+        LockError::Unavailable(err.into())
+    } else {
+        LockError::Other(err.into())
+    }
 }
 
 /// Carries release requests and unlocks to this instance's holders and
@@ -265,6 +295,10 @@ async fn listen(
                 shared.table.wake_every_waiter();
             }
             while let Ok(Some(message)) = stream.message().await {
+                // A watch etcd cancelled (compaction, a restart) is made anew.
+                if message.canceled() {
+                    break;
+                }
                 let Some(shared) = shared.upgrade() else {
                     return;
                 };
@@ -313,15 +347,25 @@ impl Shared {
             .max(1)
     }
 
-    /// One attempt: the lock, or `None` when another holds it.
+    /// One attempt: the lock, or `None` when another holds it. Runs on a
+    /// task of its own, so that a request that gives up waiting never
+    /// leaves a lease granted or a lock taken behind: a lock taken after all
+    /// is let go at once.
     async fn try_acquire(self: &Arc<Self>, id: &str) -> Result<Option<UploadLock>, LockError> {
+        let (shared, id) = (self.clone(), id.to_owned());
+        tokio::spawn(async move { shared.attempt(&id).await })
+            .await
+            .map_err(|e| LockError::Other(e.into()))?
+    }
+
+    async fn attempt(self: &Arc<Self>, id: &str) -> Result<Option<UploadLock>, LockError> {
         let key = self.lock_key(id);
         let mut client = self.client.clone();
         // The common case while waiting, in one cheap call.
         let held = client
             .get(key.as_str(), Some(GetOptions::new().with_count_only()))
             .await
-            .map_err(unavailable)?;
+            .map_err(locker_error)?;
         if held.count() > 0 {
             return Ok(None);
         }
@@ -334,7 +378,7 @@ impl Shared {
         let granted = client
             .lease_grant(self.ttl_secs(), None)
             .await
-            .map_err(unavailable)?;
+            .map_err(locker_error)?;
         let lease_id = granted.id();
         let txn = Txn::new()
             .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
@@ -347,7 +391,7 @@ impl Shared {
             Ok(taken) => taken,
             Err(e) => {
                 let _ = client.lease_revoke(lease_id).await;
-                return Err(unavailable(e));
+                return Err(locker_error(e));
             }
         };
         if !taken.succeeded() {
@@ -418,21 +462,26 @@ struct Held {
     lease_id: i64,
 }
 
-/// Keeps a held lock's lease alive until it is let go; a keep-alive etcd
-/// refuses or does not confirm in time, or a key no longer the holder's,
-/// loses the lock.
+/// Keeps a held lock's lease alive until it is let go. A keep-alive that
+/// fails is tried again (on a new stream) until the lease runs out; the
+/// lock is lost then, or at once when etcd says the lease expired or the
+/// key is no longer this holder's.
 async fn keep_alive(shared: Arc<Shared>, held: Held, lease: Lease, lost: Signal, let_go: Signal) {
     let mut client = shared.client.clone();
     let key = shared.lock_key(&held.id);
-    let streams = tokio::time::timeout(COMMAND_TIMEOUT, client.lease_keep_alive(held.lease_id));
-    let failure = match streams.await {
-        Ok(Ok((mut keeper, mut answers))) => loop {
-            tokio::select! {
-                () = let_go.raised() => return,
-                () = tokio::time::sleep(shared.renew_every) => {}
-            }
+    let mut streams = None;
+    let why = 'renewing: loop {
+        tokio::select! {
+            () = let_go.raised() => return,
+            () = tokio::time::sleep(shared.renew_every) => {}
+        }
+        loop {
             let sent = Instant::now();
-            let renewed = async {
+            let renewal = async {
+                let (keeper, answers) = match &mut streams {
+                    Some(streams) => streams,
+                    None => streams.insert(client.lease_keep_alive(held.lease_id).await?),
+                };
                 keeper.keep_alive().await?;
                 let answer = answers.message().await?;
                 let ours = client.get(key.as_str(), None).await?;
@@ -442,24 +491,32 @@ async fn keep_alive(shared: Arc<Shared>, held: Held, lease: Lease, lost: Signal,
                     .is_some_and(|kv| kv.value() == held.owner.as_bytes());
                 Ok::<_, etcd_client::Error>(answer.map(|a| a.ttl()).filter(|_| still_ours))
             };
-            let limit = shared.renew_every.min(COMMAND_TIMEOUT);
-            match tokio::time::timeout(limit, renewed).await {
+            match tokio::time::timeout_at(lease.valid_until(), renewal).await {
                 Ok(Ok(Some(ttl))) if ttl > 0 && !lease.has_run_out() => {
-                    let ttl = Duration::from_secs(ttl as u64);
+                    let ttl = Duration::from_secs(ttl.unsigned_abs());
                     lease.extend_to(sent + ttl - ttl / 10);
+                    break;
                 }
-                Ok(Ok(_)) => break "the upload's lock in etcd was lost".to_owned(),
-                Ok(Err(e)) => break format!("cannot renew the upload's lock: {e}"),
-                Err(_) => break "etcd did not confirm the lock's renewal in time".to_owned(),
+                Ok(Ok(_)) => break 'renewing "the upload's lock in etcd was lost".to_owned(),
+                Err(_) => break 'renewing "the lock's lease ran out unrenewed".to_owned(),
+                Ok(Err(e)) if lease.has_run_out() => {
+                    break 'renewing format!("the lock's lease ran out unrenewed: {e}");
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(upload = %held.id, "cannot renew the lock yet: {e}");
+                    streams = None;
+                    tokio::select! {
+                        () = let_go.raised() => return,
+                        () = tokio::time::sleep(shared.poll) => {}
+                    }
+                }
             }
-        },
-        Ok(Err(e)) => format!("cannot keep the upload's lock alive: {e}"),
-        Err(_) => "etcd did not answer the lock's keep-alive in time".to_owned(),
+        }
     };
     if let_go.is_raised() {
         return;
     }
-    tracing::warn!(upload = %held.id, "{failure}");
+    tracing::warn!(upload = %held.id, "{why}");
     lease.end();
     lost.raise();
     shared.table.forget(&held.id, &held.owner);
@@ -480,9 +537,9 @@ impl Locker for EtcdLocker {
             client
                 .put(key.as_str(), shared.instance.as_str(), None)
                 .await
-                .map_err(unavailable)?;
+                .map_err(locker_error)?;
             // The watchers saw the write; the key need not stay.
-            client.delete(key, None).await.map_err(unavailable)?;
+            client.delete(key, None).await.map_err(locker_error)?;
             Ok(())
         };
         shared

@@ -105,7 +105,9 @@ impl Locker for MemoryLocker {
         mode: LockMode,
         timeout: Duration,
     ) -> Result<UploadLock, LockError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600));
         loop {
             let (token, unlocked) = match self.try_take(id, mode) {
                 Ok(lock) => return Ok(lock),

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::table::LockTable;
+use super::table::{LONGEST_LEASE, LockTable, guard, instance_name};
 use super::{Lease, LockError, LockMode, Locker, Signal, UploadLock};
 use crate::composer::StoreComposer;
 
@@ -23,11 +23,22 @@ const LEASE: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(100);
 /// How long one command to Redis may take before Redis counts as gone.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the release channel's connection is pinged.
+const PING_EVERY: Duration = Duration::from_secs(5);
 
 /// Takes the lock if free, returning the next fencing token (else 0).
+/// The counter never falls below Redis's clock in microseconds, so tokens
+/// keep growing after a Redis restarted without its data.
 const ACQUIRE: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
+  local now = redis.call('TIME')
+  local floor = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  local token = redis.call('INCR', KEYS[2])
+  if token < floor then
+    redis.call('SET', KEYS[2], string.format('%d', floor))
+    token = floor
+  end
+  return token
 end
 return 0";
 /// Extends the lease, if the lock still is this holder's.
@@ -60,13 +71,17 @@ return 0";
 ///   lets go. A freed lock is published on `<prefix>unlocked`, so waiters
 ///   try again at once (and every 100 ms in any case).
 /// - **Lost locks**: a renewal that Redis refuses (the lease ran out, or
-///   Redis restarted without the key) or that cannot reach Redis raises
-///   the lock's [`lost`](UploadLock::lost) signal, and the lock carries its
-///   [`Lease`], counted from the last confirmed renewal, so a writer paused
-///   past it (a stopped process, a long GC pause elsewhere) stops before it
-///   writes anything more.
-/// - **Fencing tokens** come from one counter, `<prefix>fencing`: they grow
-///   with every lock taken through the same Redis.
+///   Redis restarted without the key) raises the lock's
+///   [`lost`](UploadLock::lost) signal at once; one that cannot reach
+///   Redis is tried again until the lease runs out. The lock carries its
+///   [`Lease`], counted from the last confirmed renewal, so a writer
+///   stopped past it starts nothing more, and a store cuts short what is
+///   on its way ([`LockWatch::gone`](super::LockWatch::gone)).
+/// - **Fencing tokens** come from one counter, `<prefix>fencing`, kept at
+///   least Redis's clock in microseconds: they grow with every lock taken
+///   through the same Redis, also after it restarted empty.
+/// - **Plain TCP**: `redis://` URLs only (TLS is not built in); a password
+///   goes in the URL (`redis://:secret@host/`).
 /// - **One Redis**: the scripts touch two keys, so a Redis Cluster is not
 ///   supported; a replicated Redis with failover may hand a lock out twice
 ///   around a failover, as any lock kept in Redis may. A Redis restarted
@@ -147,10 +162,9 @@ impl Keys {
 }
 
 impl RedisLocker {
-    /// A locker over the Redis at `url` (`redis://host:port/db`, or
-    /// `rediss://` for TLS) with the default settings; fails when Redis
-    /// cannot be reached, so a server stops at start-up rather than at its
-    /// first upload.
+    /// A locker over the Redis at `url` (`redis://host:port/db`) with the
+    /// default settings; fails when Redis cannot be reached, so a server
+    /// stops at start-up rather than at its first upload.
     pub async fn connect(url: &str) -> Result<Self, LockError> {
         Self::builder(url).connect().await
     }
@@ -173,10 +187,13 @@ impl RedisLocker {
 
     /// Whether Redis answers right now (for health checks).
     pub async fn is_reachable(&self) -> bool {
-        let mut conn = self.shared.conn.clone();
-        let ping = redis::cmd("PING");
-        let answer = tokio::time::timeout(COMMAND_TIMEOUT, ping.query_async::<String>(&mut conn));
-        matches!(answer.await, Ok(Ok(_)))
+        let ping = with_retry(&self.shared.conn, |mut conn| async move {
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        });
+        matches!(
+            tokio::time::timeout(COMMAND_TIMEOUT * 2, ping).await,
+            Ok(Ok(_))
+        )
     }
 }
 
@@ -189,15 +206,17 @@ impl RedisLockerBuilder {
         self
     }
 
-    /// How long a lock lives unless its holder renews it (default 10 s):
-    /// how long an upload stays locked after its server died.
+    /// How long a lock lives unless its holder renews it (default 10 s,
+    /// between 100 ms and a day): how long an upload stays locked after its
+    /// server died.
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease.max(Duration::from_millis(100));
+        self.lease = lease.clamp(Duration::from_millis(100), LONGEST_LEASE);
         self
     }
 
-    /// How often a holder renews its lease (default a third of it).
+    /// How often a holder renews its lease (default a third of it, at most
+    /// half of it).
     #[must_use]
     pub fn renew_interval(mut self, every: Duration) -> Self {
         self.renew_every = Some(every.max(Duration::from_millis(10)));
@@ -224,15 +243,13 @@ impl RedisLockerBuilder {
         let conn = client
             .get_connection_manager_with_config(config)
             .await
-            .map_err(unavailable)?;
+            .map_err(locker_error)?;
         let keys = Keys {
             fencing: format!("{}fencing", self.prefix),
             release: format!("{}release", self.prefix),
             unlocked: format!("{}unlocked", self.prefix),
             prefix: self.prefix,
         };
-        let mut instance = [0u8; 12];
-        getrandom::fill(&mut instance).map_err(|e| LockError::Other(e.to_string().into()))?;
         let renew_every = self
             .renew_every
             .unwrap_or(self.lease / 3)
@@ -243,7 +260,7 @@ impl RedisLockerBuilder {
             lease: self.lease,
             renew_every,
             poll: self.poll,
-            instance: instance.iter().map(|b| format!("{b:02x}")).collect(),
+            instance: instance_name()?,
             next_owner: AtomicU64::new(0),
             table: LockTable::default(),
             listener: Mutex::new(None),
@@ -256,7 +273,7 @@ impl RedisLockerBuilder {
             shared.poll,
             subscribed,
         ));
-        *lock(&shared.listener) = Some(listener);
+        *guard(&shared.listener) = Some(listener);
         match tokio::time::timeout(COMMAND_TIMEOUT, ready).await {
             Ok(Ok(())) => Ok(RedisLocker { shared }),
             _ => Err(LockError::Unavailable(
@@ -266,21 +283,44 @@ impl RedisLockerBuilder {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+/// Whether `err` means Redis could not be reached (worth a retry later),
+/// rather than that it refused what was asked.
+fn is_unreachable(err: &redis::RedisError) -> bool {
+    err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
 }
 
-fn unavailable(err: redis::RedisError) -> LockError {
-    LockError::Unavailable(err.into())
+fn locker_error(err: redis::RedisError) -> LockError {
+    if is_unreachable(&err) {
+        LockError::Unavailable(err.into())
+    } else {
+        LockError::Other(err.into())
+    }
 }
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
+/// Runs `command` on `conn`, once more if the first try met a connection
+/// that dropped (after an outage, the first command reports the failed
+/// reconnect and the next one reconnects).
+async fn with_retry<T, F, Fut>(conn: &ConnectionManager, mut command: F) -> Result<T, LockError>
+where
+    F: FnMut(ConnectionManager) -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    match command(conn.clone()).await {
+        Err(e) if is_unreachable(&e) => command(conn.clone()).await.map_err(locker_error),
+        outcome => outcome.map_err(locker_error),
+    }
+}
+
 /// Carries the release and unlock messages to this instance's holders and
-/// waiters, subscribing again whenever the connection drops. Ends with the
-/// locker.
+/// waiters, subscribing again whenever the connection drops or stops
+/// answering pings. Ends with the locker.
 async fn listen(
     shared: Weak<Shared>,
     client: redis::Client,
@@ -304,12 +344,25 @@ async fn listen(
             if let Some(shared) = shared.upgrade() {
                 shared.table.wake_every_waiter();
             }
-            let mut messages = pubsub.into_on_message();
-            while let Some(message) = std::future::poll_fn(|cx| {
-                futures_core::Stream::poll_next(std::pin::Pin::new(&mut messages), cx)
-            })
-            .await
-            {
+            let (mut sink, mut messages) = pubsub.split();
+            let mut ping = tokio::time::interval(PING_EVERY);
+            loop {
+                let next = std::future::poll_fn(|cx| {
+                    futures_core::Stream::poll_next(std::pin::Pin::new(&mut messages), cx)
+                });
+                let message = tokio::select! {
+                    message = next => message,
+                    _ = ping.tick() => {
+                        // A half-open connection delivers nothing and says
+                        // nothing: a ping unanswered ends it.
+                        let pong = tokio::time::timeout(COMMAND_TIMEOUT, sink.ping::<redis::Value>());
+                        if matches!(pong.await, Ok(Ok(_))) {
+                            continue;
+                        }
+                        None
+                    }
+                };
+                let Some(message) = message else { break };
                 let Some(shared) = shared.upgrade() else {
                     return;
                 };
@@ -332,32 +385,63 @@ async fn listen(
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        if let Some(listener) = lock(&self.listener).take() {
+        if let Some(listener) = guard(&self.listener).take() {
             listener.abort();
         }
     }
 }
 
 impl Shared {
-    /// One attempt: the lock, or `None` when another holds it.
+    /// One attempt: the lock, or `None` when another holds it. Runs on a
+    /// task of its own, so that a request that gives up waiting never
+    /// leaves a lock taken in Redis behind: a lock taken after all is let
+    /// go at once.
     async fn try_acquire(self: &Arc<Self>, id: &str) -> Result<Option<UploadLock>, LockError> {
+        let (shared, id) = (self.clone(), id.to_owned());
+        tokio::spawn(async move { shared.attempt(&id).await })
+            .await
+            .map_err(|e| LockError::Other(e.into()))?
+    }
+
+    async fn attempt(self: &Arc<Self>, id: &str) -> Result<Option<UploadLock>, LockError> {
         let owner = format!(
             "{}:{}",
             self.instance,
             self.next_owner.fetch_add(1, Ordering::Relaxed)
         );
         let sent = Instant::now();
-        let mut conn = self.conn.clone();
-        let mut acquire = ACQUIRE_SCRIPT.key(self.keys.lock(id));
-        acquire
-            .key(&self.keys.fencing)
-            .arg(&owner)
-            .arg(millis(self.lease));
-        let token: u64 = acquire.invoke_async(&mut conn).await.map_err(unavailable)?;
-        if token == 0 {
-            return Ok(None);
+        let key = self.keys.lock(id);
+        let taken = with_retry(&self.conn, |mut conn| {
+            let mut acquire = ACQUIRE_SCRIPT.key(&key);
+            acquire
+                .key(&self.keys.fencing)
+                .arg(&owner)
+                .arg(millis(self.lease));
+            async move { acquire.invoke_async::<u64>(&mut conn).await }
+        })
+        .await;
+        match taken {
+            Ok(0) => Ok(None),
+            Ok(token) => Ok(Some(self.held_lock(id, owner, token, sent))),
+            Err(e) => {
+                // The answer may have been lost after Redis took the lock.
+                self.free(id, &owner).await;
+                Err(e)
+            }
         }
-        Ok(Some(self.held_lock(id, owner, token, sent)))
+    }
+
+    /// Frees upload `id`'s lock if `owner` holds it, telling the waiters.
+    async fn free(&self, id: &str, owner: &str) {
+        let mut conn = self.conn.clone();
+        let mut release = RELEASE_SCRIPT.key(self.keys.lock(id));
+        release.arg(owner).arg(&self.keys.unlocked).arg(id);
+        let released =
+            tokio::time::timeout(COMMAND_TIMEOUT, release.invoke_async::<u64>(&mut conn));
+        // Unreachable, the lock expires with its lease.
+        if let Ok(Err(e)) = released.await {
+            tracing::warn!(upload = %id, "cannot free the lock in Redis: {e}");
+        }
     }
 
     fn held_lock(
@@ -370,11 +454,8 @@ impl Shared {
         let release = Signal::new();
         let lost = Signal::new();
         let let_go = Signal::new();
-        // Counted from when the command was sent, less a margin for the two
-        // clocks' drift.
-        let valid_for = self.lease - self.lease / 10;
         let lease = Lease::new(Duration::ZERO);
-        lease.extend_to(sent + valid_for);
+        lease.extend_to(sent + self.valid_for());
         self.table.hold(id, &owner, release.clone());
         tokio::spawn(renew(
             self.clone(),
@@ -393,25 +474,22 @@ impl Shared {
             Box::new(move || {
                 let_go.raise();
                 shared.table.forget(&id, &owner);
-                Box::pin(async move {
-                    let mut conn = shared.conn.clone();
-                    let mut freed = RELEASE_SCRIPT.key(shared.keys.lock(&id));
-                    freed.arg(&owner).arg(&shared.keys.unlocked).arg(&id);
-                    let freed =
-                        tokio::time::timeout(COMMAND_TIMEOUT, freed.invoke_async::<u64>(&mut conn));
-                    // Unreachable, the lock expires with its lease.
-                    if let Ok(Err(e)) = freed.await {
-                        tracing::warn!(upload = %id, "cannot free the lock in Redis: {e}");
-                    }
-                })
+                Box::pin(async move { shared.free(&id, &owner).await })
             }),
         )
         .with_lease(lease)
     }
+
+    /// How long a confirmed renewal keeps the lock, on this clock: the
+    /// lease less a margin for the two clocks' drift.
+    fn valid_for(&self) -> Duration {
+        self.lease - self.lease / 10
+    }
 }
 
-/// Renews a held lock's lease until it is let go; a renewal refused or not
-/// confirmed in time loses the lock.
+/// Renews a held lock's lease until it is let go. A renewal that fails is
+/// tried again until the lease runs out; the lock is lost then, or at once
+/// when Redis says it is no longer this holder's.
 async fn renew(
     shared: Arc<Shared>,
     id: String,
@@ -420,41 +498,45 @@ async fn renew(
     lost: Signal,
     let_go: Signal,
 ) {
-    let valid_for = shared.lease - shared.lease / 10;
-    loop {
+    let key = shared.keys.lock(&id);
+    let why = 'renewing: loop {
         tokio::select! {
             () = let_go.raised() => return,
             () = tokio::time::sleep(shared.renew_every) => {}
         }
-        let sent = Instant::now();
-        let mut conn = shared.conn.clone();
-        let mut renewed = RENEW_SCRIPT.key(shared.keys.lock(&id));
-        renewed.arg(&owner).arg(millis(shared.lease));
-        let renewed = renewed.invoke_async::<u64>(&mut conn);
-        match tokio::time::timeout(shared.renew_every.min(COMMAND_TIMEOUT), renewed).await {
-            Ok(Ok(1)) if !lease.has_run_out() => lease.extend_to(sent + valid_for),
-            outcome => {
-                if let_go.is_raised() {
-                    return;
+        loop {
+            let sent = Instant::now();
+            let mut conn = shared.conn.clone();
+            let mut renew_script = RENEW_SCRIPT.key(&key);
+            renew_script.arg(&owner).arg(millis(shared.lease));
+            let renewal = renew_script.invoke_async::<u64>(&mut conn);
+            match tokio::time::timeout_at(lease.valid_until(), renewal).await {
+                Ok(Ok(1)) if !lease.has_run_out() => {
+                    lease.extend_to(sent + shared.valid_for());
+                    break;
                 }
-                match outcome {
-                    Ok(Ok(_)) => {
-                        tracing::warn!(upload = %id, "the upload's lock in Redis was lost")
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!(upload = %id, "cannot renew the upload's lock: {e}")
-                    }
-                    Err(_) => {
-                        tracing::warn!(upload = %id, "Redis did not confirm the lock's renewal in time")
+                Ok(Ok(_)) => break 'renewing "the upload's lock in Redis was lost".to_owned(),
+                Err(_) => break 'renewing "the lock's lease ran out unrenewed".to_owned(),
+                Ok(Err(e)) if lease.has_run_out() => {
+                    break 'renewing format!("the lock's lease ran out unrenewed: {e}");
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(upload = %id, "cannot renew the lock yet: {e}");
+                    tokio::select! {
+                        () = let_go.raised() => return,
+                        () = tokio::time::sleep(shared.poll) => {}
                     }
                 }
-                lease.end();
-                lost.raise();
-                shared.table.forget(&id, &owner);
-                return;
             }
         }
+    };
+    if let_go.is_raised() {
+        return;
     }
+    tracing::warn!(upload = %id, "{why}");
+    lease.end();
+    lost.raise();
+    shared.table.forget(&id, &owner);
 }
 
 #[async_trait]
@@ -466,15 +548,15 @@ impl Locker for RedisLocker {
         timeout: Duration,
     ) -> Result<UploadLock, LockError> {
         let shared = &self.shared;
-        let ask = || async {
-            let mut conn = shared.conn.clone();
-            redis::cmd("PUBLISH")
-                .arg(&shared.keys.release)
-                .arg(id)
-                .query_async::<u64>(&mut conn)
-                .await
-                .map(drop)
-                .map_err(unavailable)
+        let ask = || {
+            with_retry(&shared.conn, |mut conn| async move {
+                redis::cmd("PUBLISH")
+                    .arg(&shared.keys.release)
+                    .arg(id)
+                    .query_async::<u64>(&mut conn)
+                    .await
+                    .map(drop)
+            })
         };
         shared
             .table

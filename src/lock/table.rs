@@ -25,9 +25,26 @@ struct Holder {
     release: Signal,
 }
 
-fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// A random name for one locker instance, telling its owners apart from
+/// every other instance's.
+pub(super) fn instance_name() -> Result<String, LockError> {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).map_err(|e| LockError::Other(e.to_string().into()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `now + d`, or a moment a century away when that overflows.
+pub(super) fn after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// The longest lease a shared locker takes: anything longer is a mistake.
+pub(super) const LONGEST_LEASE: Duration = Duration::from_secs(24 * 3600);
 
 impl LockTable {
     /// Records that this instance holds upload `id`'s lock as `owner`.
@@ -108,7 +125,7 @@ impl LockTable {
         A: FnMut() -> AF,
         AF: Future<Output = Result<(), LockError>>,
     {
-        let deadline = Instant::now() + timeout;
+        let deadline = after(Instant::now(), timeout);
         loop {
             let wake = self.waiter(id);
             let unlocked = wake.notified();
@@ -121,8 +138,12 @@ impl LockTable {
             match mode {
                 LockMode::Try => return Err(LockError::Busy),
                 // Asked again every round: the holder may have missed a
-                // request while its listener reconnected.
-                LockMode::TakeOver => ask().await?,
+                // request while its listener reconnected. A holder in this
+                // instance hears it at once.
+                LockMode::TakeOver => {
+                    self.ask_holder(id);
+                    ask().await?;
+                }
                 LockMode::Wait => {}
             }
             let now = Instant::now();

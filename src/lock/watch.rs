@@ -47,4 +47,40 @@ impl LockWatch {
     pub fn lost_signal(&self) -> Option<&Signal> {
         self.lost.as_ref()
     }
+
+    /// Completes once the lock is lost or its lease ran out (never, for a
+    /// watch of no lock): a store races its writes against it, so one still
+    /// on its way then is cut short.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_tus::lock::{Lease, Signal, UploadLock};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lock = UploadLock::new(Signal::new(), Signal::new(), 1, Box::new(|| Box::pin(async {})))
+    ///     .with_lease(Lease::new(Duration::from_secs(5)));
+    /// let write = tokio::time::sleep(Duration::from_secs(60)); // a slow write
+    /// tokio::select! {
+    ///     () = write => unreachable!(),
+    ///     () = lock.watch().gone() => {}
+    /// }
+    /// assert!(lock.is_lost());
+    /// # }
+    /// ```
+    pub async fn gone(&self) {
+        let Some(lost) = &self.lost else {
+            return std::future::pending().await;
+        };
+        // The lease may be renewed while waiting: look again when it was
+        // due to run out.
+        while !self.is_lost() {
+            match &self.lease {
+                Some(lease) => tokio::select! {
+                    () = lost.raised() => {}
+                    () = tokio::time::sleep_until(lease.valid_until()) => {}
+                },
+                None => lost.raised().await,
+            }
+        }
+    }
 }

@@ -17,20 +17,40 @@ pub struct EtcdServer {
     running: Option<(Child, u32)>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two distinct ports the system picked (both bound at once, then freed).
+fn free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
+/// Whether etcd at `port` says it is healthy (it has a leader).
+fn is_healthy(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let request =
+        format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if s.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.contains("\"health\":\"true\"")
 }
 
 impl EtcdServer {
-    /// Starts etcd on ports the system picked; waits until it answers.
+    /// Starts etcd on ports the system picked; waits until it is healthy.
     pub fn start() -> EtcdServer {
+        let (port, peer_port) = free_ports();
         let mut server = EtcdServer {
-            port: free_port(),
-            peer_port: free_port(),
+            port,
+            peer_port,
             dir: tempfile::tempdir().unwrap(),
             running: None,
         };
@@ -82,9 +102,11 @@ impl EtcdServer {
         let pid = pid.trim().parse().expect("the shell tells etcd's pid");
         self.running = Some((shell, pid));
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "etcd never listened");
-            std::thread::sleep(Duration::from_millis(20));
+        // Listening is not enough: requests wait until it has elected
+        // itself leader.
+        while !is_healthy(self.port) {
+            assert!(Instant::now() < deadline, "etcd never became healthy");
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }

@@ -190,7 +190,7 @@ pub struct Args {
     /// Where upload locks are kept: memory (one process), file (lock files in the upload folder, shared by the processes of one machine), redis (--redis-url) or etcd (--etcd-endpoints), shared by any number of machines. Default: file for the folder, memory for S3.
     #[arg(long, env = "TUSD_LOCKER", value_enum, help_heading = "Locking")]
     pub locker: Option<LockerKind>,
-    /// The Redis that keeps the locks of --locker redis (redis://host:port/db, rediss:// for TLS).
+    /// The Redis that keeps the locks of --locker redis (redis://[:password@]host:port/db).
     #[arg(long, env = "TUSD_REDIS_URL", help_heading = "Locking")]
     pub redis_url: Option<String>,
     /// Prefix of the Redis keys and channels of --locker redis.

@@ -110,7 +110,7 @@ async fn redis_locker(
     let locker = builder
         .connect()
         .await
-        .map_err(|e| format!("--redis-url {url}: {e}"))?;
+        .map_err(|e| format!("--redis-url {}: {e}", without_password(url)))?;
     locker.use_in(composer);
     health.check("Redis", move || {
         let locker = locker.clone();
@@ -123,6 +123,21 @@ async fn redis_locker(
         })
     });
     Ok(())
+}
+
+/// `url` with its password (`redis://user:secret@host/`) blanked, for logs.
+#[cfg(feature = "redis")]
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(name, _)| name);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 #[cfg(not(feature = "redis"))]
@@ -203,17 +218,34 @@ impl Health {
         self.checks.push((name, Arc::new(check)));
     }
 
-    /// 200 when every backend answers, else 503 naming those that did not.
+    /// 200 when every backend answers, else 503 naming those that did not
+    /// (the reasons go to the log, not to whoever asks). The backends are
+    /// asked at once, so the answer comes within one timeout.
     async fn response(self) -> Response<Full<Bytes>> {
-        let mut failed = String::new();
-        for (name, check) in &self.checks {
-            let outcome = tokio::time::timeout(HEALTH_TIMEOUT, check()).await;
-            match outcome {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => failed.push_str(&format!("{name} unreachable: {e}\n")),
-                Err(_) => failed.push_str(&format!("{name} unreachable: no answer in time\n")),
-            }
+        let mut asked = tokio::task::JoinSet::new();
+        for (i, (_, check)) in self.checks.iter().enumerate() {
+            let check = check.clone();
+            asked.spawn(async move { (i, tokio::time::timeout(HEALTH_TIMEOUT, check()).await) });
         }
+        let mut unreachable = vec![false; self.checks.len()];
+        while let Some(answer) = asked.join_next().await {
+            let Ok((i, outcome)) = answer else { continue };
+            let name = self.checks[i].0;
+            let why = match outcome {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => e,
+                Err(_) => "no answer in time".to_owned(),
+            };
+            tracing::warn!("health: {name} unreachable: {why}");
+            unreachable[i] = true;
+        }
+        let failed: String = self
+            .checks
+            .iter()
+            .zip(unreachable)
+            .filter(|(_, down)| *down)
+            .map(|((name, _), _)| format!("{name} unreachable\n"))
+            .collect();
         let (status, body) = if failed.is_empty() {
             (StatusCode::OK, "ok\n".to_owned())
         } else {

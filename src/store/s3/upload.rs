@@ -855,10 +855,19 @@ impl Upload for S3Upload {
             (Some(e), _) => Err(e),
             // The new tail, unless it is the old one untouched.
             (None, Some(_)) if lock_lost => Ok(()),
-            (None, Some(rest)) if wrote || self.tail.is_none() => match rest.into_body().await {
-                Ok(body) => self.put_tail(body).await,
-                Err(e) => Err(e),
-            },
+            (None, Some(rest)) if wrote || self.tail.is_none() => {
+                let watch = src.lock_watch();
+                match rest.into_body().await {
+                    // Lost meanwhile, or while the tail goes up: it is
+                    // cut short, never stored late.
+                    Ok(_) if watch.is_lost() => Ok(()),
+                    Ok(body) => tokio::select! {
+                        stored = self.put_tail(body) => stored,
+                        () = watch.gone() => Ok(()),
+                    },
+                    Err(e) => Err(e),
+                }
+            }
             (None, _) => Ok(()),
         };
         if had_tail && self.tail.is_none() && !lock_lost {

@@ -37,6 +37,15 @@ impl PartTarget {
         if self.lock.is_lost() {
             return Err(StoreError::LockLost);
         }
+        // A part still on its way when the lock is lost is cut short, so
+        // that it never lands after another writer's.
+        tokio::select! {
+            uploaded = self.send_part(number, body) => uploaded,
+            () = self.lock.gone() => Err(StoreError::LockLost),
+        }
+    }
+
+    async fn send_part(&self, number: i32, body: PartBody) -> Result<String, StoreError> {
         let request = self
             .client
             .upload_part()
