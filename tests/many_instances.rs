@@ -109,6 +109,7 @@ on_every_lock_service!(
     writers_stop_when_the_lock_service_dies_and_uploads_resume_once_it_is_back,
     health_follows_the_lock_service_and_a_missing_one_stops_tusd_at_start_up,
     expired_uploads_are_swept_once_and_never_from_under_a_writer,
+    an_upload_written_on_one_instance_is_never_evicted_by_another,
 );
 
 /// Instances of `tusd` sharing a bucket and a lock service.
@@ -703,4 +704,46 @@ async fn expired_uploads_are_swept_once_and_never_from_under_a_writer(kind: Kind
     common::eventually(10, || async { !has_info(&cluster.bucket, &held).await }).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(terminated(&cluster).await, 2, "swept more than once");
+}
+
+async fn an_upload_written_on_one_instance_is_never_evicted_by_another(kind: Kind) {
+    let Some(cluster) = Cluster::start_with(
+        kind,
+        "an_upload_written_on_one_instance_is_never_evicted_by_another",
+        "Python and SeaweedFS",
+        2,
+        &["-max-store-size", "10000", "-max-store-policy", "evict"],
+    )
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (cluster.addrs()[0], cluster.addrs()[1]);
+    // The oldest upload, created through B (each instance counts what it
+    // created and what it listed at start-up), being written on A.
+    let written = create(b, 5000).await;
+    let mut writer = TcpStream::connect(a).await.unwrap();
+    writer
+        .write_all(patch(a, &written, 0, 5000).as_bytes())
+        .await
+        .unwrap();
+    writer.write_all(&pattern(1000)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = create(b, 5000).await;
+    // B needs room: it evicts the idle upload, not the one A writes.
+    let newest = create(b, 5000).await;
+    assert!(
+        has_info(&cluster.bucket, &written).await,
+        "evicted from under its writer"
+    );
+    assert!(
+        !has_info(&cluster.bucket, &idle).await,
+        "nothing was evicted"
+    );
+    assert!(has_info(&cluster.bucket, &newest).await);
+    // A's writer was never interrupted: it finishes its upload.
+    writer.write_all(&pattern(5000)[1000..]).await.unwrap();
+    let (status, head, _) = read_response(&mut writer).await;
+    assert_eq!(status, 204, "{head}");
+    assert_stored(b, &written, &pattern(5000)).await;
 }

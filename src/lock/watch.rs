@@ -59,10 +59,11 @@ impl LockWatch {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let lock = UploadLock::new(Signal::new(), Signal::new(), 1, Box::new(|| Box::pin(async {})))
     ///     .with_lease(Lease::new(Duration::from_secs(5)));
+    /// let watch = lock.watch();
     /// let write = tokio::time::sleep(Duration::from_secs(60)); // a slow write
     /// tokio::select! {
     ///     () = write => unreachable!(),
-    ///     () = lock.watch().gone() => {}
+    ///     () = watch.gone() => {}
     /// }
     /// assert!(lock.is_lost());
     /// # }

@@ -124,6 +124,12 @@ impl Reservations {
     }
 
     /// Gives back up to `bytes` of upload `id`'s reservation.
+    fn rename(&mut self, from: &str, to: &str) {
+        if let Some((id, _)) = self.uploads.iter_mut().find(|(i, _)| i == from) {
+            to.clone_into(id);
+        }
+    }
+
     fn sub(&mut self, id: &str, bytes: u64) {
         if let Some((_, size)) = self.uploads.iter_mut().find(|(i, _)| i == id) {
             let back = bytes.min(*size);
@@ -297,7 +303,13 @@ impl DataStore for LimitedStore {
         let id = info.id.clone();
         self.make_room(&id, size, &keep).await?;
         match self.shared.core.new_upload(info).await {
-            Ok(upload) => Ok(self.wrap(upload)),
+            Ok(upload) => {
+                // Under the name the store gave it (an S3 store appends its
+                // multipart upload), which is the name its lock is taken
+                // under when it is evicted.
+                self.reservations().rename(&id, &upload.info().id);
+                Ok(self.wrap(upload))
+            }
             Err(err) => {
                 self.reservations().sub(&id, size);
                 Err(err)

@@ -1,20 +1,19 @@
 //! etcd servers on 127.0.0.1 for the tests: one shared by a test binary,
 //! and servers of a test's own, to stop and start again.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::supervised::Supervised;
 use super::tools;
 
 /// A single-member etcd on ports of its own, its data in a folder of its
-/// own; stopped when dropped or when the test binary ends (it runs under a
-/// shell that kills it once the binary's end closes its standard input).
+/// own; stopped when dropped or when the test binary ends.
 pub struct EtcdServer {
     pub port: u16,
     peer_port: u16,
     dir: tempfile::TempDir,
-    running: Option<(Child, u32)>,
+    running: Option<Supervised>,
 }
 
 /// Two distinct ports the system picked (both bound at once, then freed).
@@ -65,10 +64,8 @@ impl EtcdServer {
 
     /// Kills the server (SIGKILL); its data stays for a restart.
     pub fn kill(&mut self) {
-        if let Some((mut shell, pid)) = self.running.take() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            drop(shell.stdin.take());
-            let _ = shell.wait();
+        if let Some(server) = self.running.take() {
+            server.kill();
         }
     }
 
@@ -77,30 +74,17 @@ impl EtcdServer {
         self.kill();
         let client = self.endpoint();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let mut shell = Command::new("sh")
-            .arg("-c")
-            .arg(
-                "etcd --name tus --data-dir \"$0\" --listen-client-urls \"$1\" \
-                 --advertise-client-urls \"$1\" --listen-peer-urls \"$2\" \
-                 --initial-advertise-peer-urls \"$2\" --initial-cluster tus=\"$2\" \
-                 >\"$0.log\" 2>&1 & echo $!; cat >/dev/null; kill -9 $! 2>/dev/null",
-            )
-            .arg(self.dir.path().join("data"))
-            .arg(&client)
-            .arg(&peer)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd starts");
-        let mut pid = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(shell.stdout.take().unwrap()),
-            &mut pid,
-        )
-        .unwrap();
-        let pid = pid.trim().parse().expect("the shell tells etcd's pid");
-        self.running = Some((shell, pid));
+        self.running = Some(Supervised::start(
+            "etcd --name tus --data-dir \"$0\" --listen-client-urls \"$1\" \
+             --advertise-client-urls \"$1\" --listen-peer-urls \"$2\" \
+             --initial-advertise-peer-urls \"$2\" --initial-cluster tus=\"$2\" \
+             >\"$0.log\" 2>&1",
+            &[
+                self.dir.path().join("data").into_os_string(),
+                client.into(),
+                peer.into(),
+            ],
+        ));
         let deadline = Instant::now() + Duration::from_secs(20);
         // Listening is not enough: requests wait until it has elected
         // itself leader.

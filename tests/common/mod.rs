@@ -9,6 +9,8 @@ pub mod etcd;
 pub mod redis;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(any(feature = "redis", feature = "etcd"))]
+pub mod supervised;
 pub mod tools;
 #[cfg(feature = "cli")]
 pub mod tusd;

@@ -1,18 +1,17 @@
 //! Redis servers on 127.0.0.1 for the tests: one shared by a test binary,
 //! and servers of a test's own, to stop and start again.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::supervised::Supervised;
 use super::tools;
 
 /// A `redis-server` on a port of its own, without persistence, stopped when
-/// dropped or when the test binary ends (it runs under a shell that kills
-/// it once the binary's end closes its standard input).
+/// dropped or when the test binary ends.
 pub struct RedisServer {
     pub port: u16,
-    running: Option<(Child, u32)>,
+    running: Option<Supervised>,
 }
 
 impl RedisServer {
@@ -38,39 +37,18 @@ impl RedisServer {
 
     /// Kills the server (SIGKILL): it forgets every key.
     pub fn kill(&mut self) {
-        if let Some((mut shell, pid)) = self.running.take() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            drop(shell.stdin.take());
-            let _ = shell.wait();
+        if let Some(server) = self.running.take() {
+            server.kill();
         }
     }
 
     /// Starts the server again on the same port, empty.
     pub fn start_again(&mut self) {
         self.kill();
-        let mut shell = Command::new("sh")
-            .arg("-c")
-            .arg(
-                "redis-server --bind 127.0.0.1 --port \"$0\" --save '' --appendonly no >/dev/null 2>&1 & \
-                 echo $!; cat >/dev/null; kill -9 $! 2>/dev/null",
-            )
-            .arg(self.port.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        let mut pid = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(shell.stdout.take().unwrap()),
-            &mut pid,
-        )
-        .unwrap();
-        let pid = pid
-            .trim()
-            .parse()
-            .expect("the shell tells redis-server's pid");
-        self.running = Some((shell, pid));
+        self.running = Some(Supervised::start(
+            "redis-server --bind 127.0.0.1 --port \"$0\" --save '' --appendonly no >/dev/null 2>&1",
+            &[self.port.to_string()],
+        ));
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server never listened");

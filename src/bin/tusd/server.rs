@@ -112,15 +112,9 @@ async fn redis_locker(
         .await
         .map_err(|e| format!("--redis-url {}: {e}", without_password(url)))?;
     locker.use_in(composer);
-    health.check("Redis", move || {
+    health.answers("Redis", move || {
         let locker = locker.clone();
-        Box::pin(async move {
-            if locker.is_reachable().await {
-                Ok(())
-            } else {
-                Err("no answer".to_owned())
-            }
-        })
+        async move { locker.is_reachable().await }
     });
     Ok(())
 }
@@ -170,15 +164,9 @@ async fn etcd_locker(
         .await
         .map_err(|e| format!("--etcd-endpoints {endpoints}: {e}"))?;
     locker.use_in(composer);
-    health.check("etcd", move || {
+    health.answers("etcd", move || {
         let locker = locker.clone();
-        Box::pin(async move {
-            if locker.is_reachable().await {
-                Ok(())
-            } else {
-                Err("no answer".to_owned())
-            }
-        })
+        async move { locker.is_reachable().await }
     });
     Ok(())
 }
@@ -216,6 +204,25 @@ impl Health {
             + 'static,
     {
         self.checks.push((name, Arc::new(check)));
+    }
+
+    /// Checks `name` by a probe that tells only whether it answered.
+    #[cfg(any(feature = "redis", feature = "etcd"))]
+    fn answers<F, Fut>(&mut self, name: &'static str, probe: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = bool> + Send + 'static,
+    {
+        self.check(name, move || {
+            let answered = probe();
+            Box::pin(async move {
+                if answered.await {
+                    Ok(())
+                } else {
+                    Err("no answer".to_owned())
+                }
+            })
+        });
     }
 
     /// 200 when every backend answers, else 503 naming those that did not
