@@ -103,6 +103,10 @@ pub enum TusError {
     /// `Upload-Length` is missing or not a non-negative integer.
     #[error("missing or invalid Upload-Length header")]
     InvalidUploadLength,
+    /// A header the protocol reads once came more than once (RFC 9110:
+    /// its combined value is not a valid one).
+    #[error("the {0} header may appear only once")]
+    DuplicateHeader(&'static str),
     /// `Upload-Offset` is missing or not a non-negative integer.
     #[error("missing or invalid Upload-Offset header")]
     InvalidUploadOffset,
@@ -225,6 +229,7 @@ impl TusError {
             | TusError::BodyRead(_)
             | TusError::InvalidChecksum(_)
             | TusError::InvalidConcat(_)
+            | TusError::DuplicateHeader(_)
             | TusError::LengthChange => StatusCode::BAD_REQUEST,
             TusError::Gone => StatusCode::GONE,
             // 5xx: clients retry those, and a stalled client resumes.
@@ -273,6 +278,7 @@ impl TusError {
             TusError::InvalidMetadata(_) => "ERR_INVALID_METADATA",
             TusError::OffsetMismatch { .. } => "ERR_MISMATCHED_OFFSET",
             TusError::InvalidContentType => "ERR_INVALID_CONTENT_TYPE",
+            TusError::DuplicateHeader(_) => "ERR_DUPLICATE_HEADER",
             TusError::MaxSizeExceeded { .. } => "ERR_MAX_SIZE_EXCEEDED",
             TusError::BodyTooLarge => "ERR_UPLOAD_SIZE_EXCEEDED",
             TusError::ExtensionNotSupported(_) => "ERR_NOT_IMPLEMENTED",

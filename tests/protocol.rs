@@ -60,7 +60,74 @@ on_every_store!(
     errors_are_short_plain_text_with_tus_resumable,
     method_override_turns_post_into_the_named_method,
     invalid_generated_ids_are_refused,
+    a_tus_header_given_twice_is_400_and_changes_nothing,
+    ranges_past_a_u64_and_in_any_case_are_served_as_rfc_9110_says,
 );
+
+async fn ranges_past_a_u64_and_in_any_case_are_served_as_rfc_9110_says(config: Config) {
+    let h = UploadHandler::new(config);
+    let bytes = pattern(100);
+    let r = call(
+        &h,
+        data(
+            tus(Method::POST, "/files/").header("upload-length", bytes.len()),
+            &bytes,
+        ),
+    )
+    .await;
+    let url = r.header("location").unwrap().to_owned();
+    let get = |range: &'static str| Request::get(&url).header("range", range);
+    let r = call(&h, empty(get("bytes=99999999999999999999999-"))).await;
+    assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(r.header("content-range"), Some("bytes */100"));
+    let r = call(&h, empty(get("bytes=90-99999999999999999999999"))).await;
+    assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&r.body[..], &bytes[90..]);
+    let r = call(&h, empty(get("Bytes=0-9"))).await;
+    assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&r.body[..], &bytes[..10]);
+}
+
+async fn a_tus_header_given_twice_is_400_and_changes_nothing(config: Config) {
+    let h = UploadHandler::new(config.upload_id_maker(MakeUploadId::new(|| "twice".into())));
+    let req = Request::post("/files/")
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "5")
+        .header("upload-length", "7");
+    let r = call(&h, empty(req)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.text(), "the Upload-Length header may appear only once\n");
+    assert_eq!(
+        offset(&h, "/files/twice").await,
+        None,
+        "nothing was created"
+    );
+
+    let url = create(&h, 5).await;
+    for (name, a, b) in [
+        ("upload-offset", "0", "0"),
+        (
+            "content-type",
+            "application/offset+octet-stream",
+            "application/offset+octet-stream",
+        ),
+        ("tus-resumable", "1.0.0", "1.0.0"),
+    ] {
+        let mut req = Request::patch(&url)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-offset", "0")
+            .header("content-type", "application/offset+octet-stream");
+        req.headers_mut().unwrap().append(name, a.parse().unwrap());
+        req.headers_mut().unwrap().append(name, b.parse().unwrap());
+        let r = call(
+            &h,
+            req.body(Full::new(Bytes::from_static(b"hello"))).unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}");
+    }
+    assert_eq!(offset(&h, &url).await, Some(0), "nothing was written");
+}
 
 async fn options_answers_200_with_version_extensions_and_max_size(config: Config) {
     let h = UploadHandler::new(config.max_size(1000));

@@ -175,10 +175,13 @@ enum RangeRequest {
 }
 
 fn parse_range(value: &HeaderValue, total: u64) -> RangeRequest {
+    // Range units are case-insensitive (RFC 9110, section 14.1).
     let Some(spec) = value
         .to_str()
         .ok()
-        .and_then(|v| v.trim().strip_prefix("bytes="))
+        .and_then(|v| v.trim().split_once('='))
+        .filter(|(unit, _)| unit.trim().eq_ignore_ascii_case("bytes"))
+        .map(|(_, spec)| spec)
     else {
         return RangeRequest::Ignored;
     };
@@ -188,10 +191,11 @@ fn parse_range(value: &HeaderValue, total: u64) -> RangeRequest {
     let Some((first, last)) = spec.trim().split_once('-') else {
         return RangeRequest::Ignored;
     };
+    // A position too large for a u64 is still a valid one, past any
+    // upload's end.
     let number = |s: &str| -> Option<u64> {
         (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
+            .then(|| s.parse().unwrap_or(u64::MAX))
     };
     match (first.trim(), last.trim()) {
         ("", suffix) => match number(suffix) {
@@ -238,5 +242,27 @@ mod tests {
         assert_eq!(r("bytes=0-1,3-4", 10), RangeRequest::Ignored);
         assert_eq!(r("items=0-1", 10), RangeRequest::Ignored);
         assert_eq!(r("bytes=a-b", 10), RangeRequest::Ignored);
+    }
+
+    #[test]
+    fn positions_past_a_u64_are_past_the_end() {
+        let huge = "99999999999999999999999";
+        assert_eq!(
+            r(&format!("bytes={huge}-"), 10),
+            RangeRequest::Unsatisfiable
+        );
+        assert_eq!(
+            r(&format!("bytes={huge}-{huge}"), 10),
+            RangeRequest::Unsatisfiable
+        );
+        assert_eq!(r(&format!("bytes=3-{huge}"), 10), RangeRequest::Range(3, 9));
+        assert_eq!(r(&format!("bytes=-{huge}"), 10), RangeRequest::Range(0, 9));
+    }
+
+    #[test]
+    fn the_range_unit_is_case_insensitive() {
+        assert_eq!(r("Bytes=0-1", 10), RangeRequest::Range(0, 1));
+        assert_eq!(r("BYTES=-2", 10), RangeRequest::Range(8, 9));
+        assert_eq!(r("bytesx=0-1", 10), RangeRequest::Ignored);
     }
 }

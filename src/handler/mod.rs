@@ -335,6 +335,7 @@ impl UploadHandler {
             return Ok(self.options_response());
         }
         check_version(&method, req.headers())?;
+        check_single(req.headers())?;
         let details = self.request_details(&method, req.uri(), req.headers(), req.extensions());
         // Every request that may change state runs to its end on its own
         // task: if the connection's future is dropped midway, the bytes that
@@ -400,6 +401,32 @@ fn check_version(method: &Method, headers: &HeaderMap) -> Result<(), TusError> {
         Some(v) if v == TUS_VERSION_VALUE => Ok(()),
         None if method == Method::GET => Ok(()),
         _ => Err(TusError::UnsupportedVersion),
+    }
+}
+
+/// The headers the protocol reads one value of: given twice, the first
+/// would win silently (`Upload-Length: 5` and `Upload-Length: 7`), so the
+/// request is refused instead.
+const READ_ONCE: [&str; 10] = [
+    "Tus-Resumable",
+    "Upload-Length",
+    "Upload-Offset",
+    "Upload-Defer-Length",
+    "Upload-Metadata",
+    "Upload-Concat",
+    "Upload-Checksum",
+    "Content-Type",
+    "Content-Length",
+    "X-HTTP-Method-Override",
+];
+
+fn check_single(headers: &HeaderMap) -> Result<(), TusError> {
+    match READ_ONCE
+        .iter()
+        .find(|name| headers.get_all(**name).iter().nth(1).is_some())
+    {
+        Some(name) => Err(TusError::DuplicateHeader(name)),
+        None => Ok(()),
     }
 }
 
