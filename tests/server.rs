@@ -156,6 +156,38 @@ async fn resume_after_half(addr: SocketAddr, url: &str, data: &[u8]) {
 }
 
 #[tokio::test]
+async fn a_patch_its_state_refuses_never_interrupts_the_request_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, url, data, mut old) = half_dead_patch(dir.path()).await;
+    // Behind what is stored, a length other than the upload's, a body past
+    // its end: each refused at once, without asking the writer to stop.
+    for (at, extra, len, status) in [
+        (0, "", 10, 409),
+        (40_000, "Upload-Length: 7\r\n", 10, 400),
+        (40_000, "", 70_000, 413),
+    ] {
+        let head = format!(
+            "PATCH {url} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\n\
+             Upload-Offset: {at}\r\n{extra}Content-Type: application/offset+octet-stream\r\n\
+             Content-Length: {len}\r\n\r\n"
+        );
+        let started = Instant::now();
+        let (got, _, _) = raw(addr, &head, &data[at..at + len.min(data.len() - at)]).await;
+        assert_eq!(got, status, "{head}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // The writer was never interrupted: it sends the rest and finishes.
+    old.write_all(&data[40_000..]).await.unwrap();
+    let (status, head, _) = read_response(&mut old).await;
+    assert_eq!(status, 204, "{head}");
+    assert_eq!(std::fs::read(dir.path().join(id_of(&url))).unwrap(), data);
+}
+
+#[tokio::test]
 async fn a_reconnecting_client_takes_over_a_half_dead_requests_lock() {
     let dir = tempfile::tempdir().unwrap();
     let (addr, url, data, mut old) = half_dead_patch(dir.path()).await;

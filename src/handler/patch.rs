@@ -10,6 +10,7 @@ use crate::body::HandlerBody;
 use crate::error::{BoxError, TusError};
 use crate::events::RequestDetails;
 use crate::headers::{UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_OFFSET, parse_u64};
+use crate::info::FileInfo;
 use crate::lock::LockMode;
 use crate::store::Extension;
 
@@ -40,31 +41,25 @@ impl UploadHandler {
         let checksum = self.expected_checksum(headers)?;
         let body_len = content_length(headers).or(body.size_hint().exact());
 
-        let mut open = self.open(&id, Some(LockMode::TakeOver), &details).await?;
+        let asked = Asked {
+            offset: client_offset,
+            length: new_length,
+            body: body_len,
+        };
+        let mut open = match self.open(&id, Some(LockMode::Try), &details).await {
+            // Another request holds the upload (a client reconnecting, or
+            // someone else): what the upload's state already refuses is
+            // refused without interrupting that request.
+            Err(TusError::Locked) => {
+                let seen = self.open(&id, None, &details).await?;
+                asked.refused_whatever_comes(seen.upload.info())?;
+                drop(seen);
+                self.open(&id, Some(LockMode::TakeOver), &details).await?
+            }
+            taken => taken?,
+        };
         let result = async {
-            let info = open.upload.info();
-            if info.is_final {
-                return Err(TusError::Forbidden);
-            }
-            if client_offset != info.offset {
-                return Err(TusError::OffsetMismatch {
-                    client: client_offset,
-                    server: info.offset,
-                });
-            }
-            let size = match (info.size, new_length) {
-                (Some(size), Some(len)) if size != len => return Err(TusError::LengthChange),
-                (None, Some(len)) if len < info.offset => {
-                    return Err(TusError::InvalidUploadLength);
-                }
-                (size, None) => size,
-                (_, Some(len)) => Some(len),
-            };
-            if let (Some(size), Some(len)) = (size, body_len)
-                && client_offset.saturating_add(len) > size
-            {
-                return Err(TusError::BodyTooLarge);
-            }
+            asked.check(open.upload.info())?;
             if open.upload.info().size.is_none()
                 && let Some(len) = new_length
             {
@@ -72,7 +67,7 @@ impl UploadHandler {
             }
             let offset = open.write_body(body, checksum).await?;
             let finish = open.finish_if_complete().await?;
-            Ok((offset, finish))
+            Ok::<_, TusError>((offset, finish))
         }
         .await;
         let expires = self.expires_header(open.upload.info());
@@ -104,6 +99,62 @@ impl UploadHandler {
         }
         open.ensure_locked()?;
         open.upload.declare_length(length).await?;
+        Ok(())
+    }
+}
+
+/// What a PATCH asks of the upload, checked against its state.
+struct Asked {
+    offset: u64,
+    length: Option<u64>,
+    body: Option<u64>,
+}
+
+impl Asked {
+    /// Whether the upload, as it is under this request's lock, takes the
+    /// PATCH.
+    fn check(&self, info: &FileInfo) -> Result<(), TusError> {
+        if info.is_final {
+            return Err(TusError::Forbidden);
+        }
+        if self.offset != info.offset {
+            return Err(TusError::OffsetMismatch {
+                client: self.offset,
+                server: info.offset,
+            });
+        }
+        self.fits(info)
+    }
+
+    /// What no later state of the upload would take, seen without its
+    /// lock while another request writes it: a final, a length other than
+    /// the one fixed, a body past it, an offset behind what is stored
+    /// (offsets only grow while a writer holds the lock).
+    fn refused_whatever_comes(&self, info: &FileInfo) -> Result<(), TusError> {
+        if info.is_final {
+            return Err(TusError::Forbidden);
+        }
+        if self.offset < info.offset {
+            return Err(TusError::OffsetMismatch {
+                client: self.offset,
+                server: info.offset,
+            });
+        }
+        self.fits(info)
+    }
+
+    fn fits(&self, info: &FileInfo) -> Result<(), TusError> {
+        let size = match (info.size, self.length) {
+            (Some(size), Some(len)) if size != len => return Err(TusError::LengthChange),
+            (None, Some(len)) if len < info.offset => return Err(TusError::InvalidUploadLength),
+            (size, None) => size,
+            (_, Some(len)) => Some(len),
+        };
+        if let (Some(size), Some(len)) = (size, self.body)
+            && self.offset.saturating_add(len) > size
+        {
+            return Err(TusError::BodyTooLarge);
+        }
         Ok(())
     }
 }
