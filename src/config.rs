@@ -42,6 +42,7 @@ pub struct Config {
     pub(crate) composer: StoreComposer,
     pub(crate) base_path: String,
     pub(crate) max_size: Option<u64>,
+    pub(crate) max_metadata_size: usize,
     pub(crate) cors: Cors,
     pub(crate) respect_forwarded_headers: bool,
     pub(crate) make_upload_id: MakeUploadId,
@@ -67,6 +68,7 @@ impl Config {
             composer,
             base_path: "/files/".to_owned(),
             max_size: None,
+            max_metadata_size: 64 << 10,
             cors: Cors::new(),
             respect_forwarded_headers: false,
             make_upload_id: MakeUploadId::default(),
@@ -106,6 +108,22 @@ impl Config {
     #[must_use]
     pub fn max_size(mut self, bytes: u64) -> Self {
         self.max_size = Some(bytes);
+        self
+    }
+
+    /// The longest `Upload-Metadata` accepted, in bytes (default 64 KiB, far
+    /// more than real clients send); a longer one is refused with 400, so
+    /// that no client makes every `.info` and every HEAD carry a megabyte.
+    ///
+    /// ```
+    /// use tower_tus::{Config, StoreComposer};
+    ///
+    /// let config = Config::new(StoreComposer::new()).max_metadata_size(4096);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn max_metadata_size(mut self, bytes: usize) -> Self {
+        self.max_metadata_size = bytes;
         self
     }
 

@@ -103,6 +103,12 @@ pub enum TusError {
     /// `Upload-Length` is missing or not a non-negative integer.
     #[error("missing or invalid Upload-Length header")]
     InvalidUploadLength,
+    /// `Upload-Metadata` is longer than the server accepts.
+    #[error("Upload-Metadata is longer than {max} bytes")]
+    MetadataTooLarge {
+        /// The longest accepted, in bytes.
+        max: usize,
+    },
     /// A header the protocol reads once came more than once (RFC 9110:
     /// its combined value is not a valid one).
     #[error("the {0} header may appear only once")]
@@ -230,6 +236,7 @@ impl TusError {
             | TusError::InvalidChecksum(_)
             | TusError::InvalidConcat(_)
             | TusError::DuplicateHeader(_)
+            | TusError::MetadataTooLarge { .. }
             | TusError::LengthChange => StatusCode::BAD_REQUEST,
             TusError::Gone => StatusCode::GONE,
             // 5xx: clients retry those, and a stalled client resumes.
@@ -279,6 +286,7 @@ impl TusError {
             TusError::OffsetMismatch { .. } => "ERR_MISMATCHED_OFFSET",
             TusError::InvalidContentType => "ERR_INVALID_CONTENT_TYPE",
             TusError::DuplicateHeader(_) => "ERR_DUPLICATE_HEADER",
+            TusError::MetadataTooLarge { .. } => "ERR_METADATA_TOO_LARGE",
             TusError::MaxSizeExceeded { .. } => "ERR_MAX_SIZE_EXCEEDED",
             TusError::BodyTooLarge => "ERR_UPLOAD_SIZE_EXCEEDED",
             TusError::ExtensionNotSupported(_) => "ERR_NOT_IMPLEMENTED",

@@ -62,7 +62,30 @@ on_every_store!(
     invalid_generated_ids_are_refused,
     a_tus_header_given_twice_is_400_and_changes_nothing,
     ranges_past_a_u64_and_in_any_case_are_served_as_rfc_9110_says,
+    metadata_longer_than_the_limit_is_400_and_creates_nothing,
 );
+
+async fn metadata_longer_than_the_limit_is_400_and_creates_nothing(config: Config) {
+    let h = UploadHandler::new(config.upload_id_maker(MakeUploadId::new(|| "meta".into())));
+    let post = |metadata: String| {
+        empty(
+            tus(Method::POST, "/files/")
+                .header("upload-length", "5")
+                .header("upload-metadata", metadata),
+        )
+    };
+    // "filename " and base64: 64 KiB and one byte, past the default.
+    let long = format!("filename {}", "QUFB".repeat((64 << 10) / 4 - 2));
+    assert_eq!(long.len(), (64 << 10) - 8 + 9);
+    let r = call(&h, post(long)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.text(), "Upload-Metadata is longer than 65536 bytes\n");
+    assert_eq!(offset(&h, "/files/meta").await, None, "nothing was created");
+    // Under the limit, it is taken.
+    let at_limit = format!("filename {}", "QUFB".repeat((64 << 10) / 4 - 3));
+    let r = call(&h, post(at_limit)).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+}
 
 async fn ranges_past_a_u64_and_in_any_case_are_served_as_rfc_9110_says(config: Config) {
     let h = UploadHandler::new(config);

@@ -77,6 +77,7 @@ fn help_lists_every_flag() {
         "--etcd-key-prefix",
         "--lock-lease",
         "--lock-renew-interval",
+        "--max-metadata-size",
         "Locking:",
         "TUSD_UPLOAD_DIR",
         "Hooks:",
@@ -262,6 +263,32 @@ async fn the_store_size_limit_refuses_with_507() {
     assert_eq!(status, 201);
     let (status, _, _) = raw(addr, &post(addr, "/files/", ""), b"").await;
     assert_eq!(status, 507);
+}
+
+#[tokio::test]
+async fn max_metadata_size_refuses_longer_metadata_with_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let tusd = start(dir.path(), &["--max-metadata-size", "16"]).await;
+    let addr = tusd.addr;
+    let (status, _, _) = raw(
+        addr,
+        &post(addr, "/files/", "Upload-Metadata: name YWJj\r\n"),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _, body) = raw(
+        addr,
+        &post(
+            addr,
+            "/files/",
+            "Upload-Metadata: filename YWJjZGVmZ2g=\r\n",
+        ),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body, b"Upload-Metadata is longer than 16 bytes\n");
 }
 
 fn write_hook(dir: &std::path::Path, name: &str, script: &str) {

@@ -38,7 +38,7 @@ impl UploadHandler {
             }
             Some(v) => Some(self.parse_concat(v, self.upload_base(&details))?),
         };
-        let metadata = parse_metadata(headers)?;
+        let metadata = parse_metadata(headers, self.inner.config.max_metadata_size)?;
         let with_data = is_offset_octet_stream(headers);
 
         if let Some(Concat::Final(ids)) = concat {
@@ -175,9 +175,10 @@ impl UploadHandler {
     }
 }
 
-fn parse_metadata(headers: &HeaderMap) -> Result<Metadata, TusError> {
+fn parse_metadata(headers: &HeaderMap, max: usize) -> Result<Metadata, TusError> {
     match headers.get(UPLOAD_METADATA) {
         None => Ok(Metadata::new()),
+        Some(v) if v.len() > max => Err(TusError::MetadataTooLarge { max }),
         Some(v) => {
             let text = v
                 .to_str()

@@ -154,6 +154,15 @@ pub struct Args {
     )]
     pub max_size: u64,
 
+    /// Longest Upload-Metadata accepted, in bytes; a longer one gets 400.
+    #[arg(
+        long,
+        env = "TUSD_MAX_METADATA_SIZE",
+        default_value_t = 64 << 10,
+        help_heading = "Storage"
+    )]
+    pub max_metadata_size: usize,
+
     /// Keep all uploads together under this many bytes (0: no limit).
     #[arg(
         long,

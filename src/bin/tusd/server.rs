@@ -360,6 +360,7 @@ async fn config(args: &Args) -> Result<(Config, Health), BoxError> {
     if args.max_size > 0 {
         config = config.max_size(args.max_size);
     }
+    config = config.max_metadata_size(args.max_metadata_size);
     if !args.expire_after.is_zero() {
         config = config.expire_after(args.expire_after);
     }
