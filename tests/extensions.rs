@@ -17,6 +17,7 @@ use tower_tus::hooks::{HookError, HookEvent, HookResponse, Hooks};
 use tower_tus::{Config, StoreComposer, UploadHandler};
 
 on_every_store_composer!(
+    a_final_naming_another_host_s_upload_is_400,
     deferred_length_is_declared_by_a_later_patch,
     defer_length_must_be_1_and_alone,
     a_declared_length_cannot_change,
@@ -275,6 +276,29 @@ async fn create_final(h: &UploadHandler, urls: &[&str]) -> Reply {
         ),
     )
     .await
+}
+
+async fn a_final_naming_another_host_s_upload_is_400(composer: StoreComposer) {
+    let h = UploadHandler::new(Config::new(composer));
+    let partial = create_partial(&h, b"ours", true).await;
+    let post = |url: String| {
+        empty(
+            tus(Method::POST, "/files/")
+                .header("host", "uploads.example")
+                .header("upload-concat", format!("final;{url}")),
+        )
+    };
+    // The same path on another server is not this server's upload.
+    let r = call(&h, post(format!("http://elsewhere.example{partial}"))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.text().contains("is not an upload URL of this server"),
+        "{}",
+        r.text()
+    );
+    // Named by the host the request went to, it is.
+    let r = call(&h, post(format!("http://UPLOADS.example{partial}"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
 }
 
 async fn a_final_upload_is_its_partials_in_order(composer: StoreComposer) {

@@ -20,8 +20,15 @@ pub(super) enum Concat {
 
 impl UploadHandler {
     /// Reads `Upload-Concat`; partial upload URLs may be under `base` (this
-    /// request's mount point and base path) or the configured base path.
-    pub(super) fn parse_concat(&self, value: &HeaderValue, base: &str) -> Result<Concat, TusError> {
+    /// request's mount point and base path) or the configured base path,
+    /// and an absolute one must name one of `hosts`, the hosts this request
+    /// was sent to (when it names any).
+    pub(super) fn parse_concat(
+        &self,
+        value: &HeaderValue,
+        base: &str,
+        hosts: &[String],
+    ) -> Result<Concat, TusError> {
         let text = value
             .to_str()
             .map_err(|_| TusError::InvalidConcat("not text".into()))?
@@ -36,7 +43,7 @@ impl UploadHandler {
         };
         let ids = urls
             .split_whitespace()
-            .map(|url| self.id_from_url(url, base))
+            .map(|url| self.id_from_url(url, base, hosts))
             .collect::<Result<Vec<_>, _>>()?;
         if ids.is_empty() {
             return Err(TusError::InvalidConcat(
@@ -47,11 +54,20 @@ impl UploadHandler {
     }
 
     /// The id in an upload URL of this server, absolute or relative.
-    fn id_from_url(&self, url: &str, base: &str) -> Result<String, TusError> {
+    fn id_from_url(&self, url: &str, base: &str, hosts: &[String]) -> Result<String, TusError> {
+        let not_ours =
+            || TusError::InvalidConcat(format!("{url} is not an upload URL of this server"));
         let path = match url.find("://") {
             Some(i) => {
                 let rest = &url[i + 3..];
-                rest.find('/').map_or("", |j| &rest[j..])
+                let (host, path) = rest.find('/').map_or((rest, ""), |j| rest.split_at(j));
+                // Another server's upload is not one of ours under the
+                // same path. (A request naming no host at all comes from
+                // within the process, not over HTTP: nothing to tell by.)
+                if !hosts.is_empty() && !hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+                    return Err(not_ours());
+                }
+                path
             }
             None => url,
         };
@@ -61,9 +77,7 @@ impl UploadHandler {
             .or_else(|| Target::under(&self.inner.config.base_path, path));
         match target {
             Some(Target::Upload(id)) => Ok(id),
-            _ => Err(TusError::InvalidConcat(format!(
-                "{url} is not an upload URL of this server"
-            ))),
+            _ => Err(not_ours()),
         }
     }
 

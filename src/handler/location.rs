@@ -34,42 +34,70 @@ impl UploadHandler {
         if !config.respect_forwarded_headers {
             return path;
         }
-        let mut proto = "http".to_owned();
-        let mut host = header_str(headers, "host").map(str::to_owned);
-        if let Some(h) = header_str(headers, "x-forwarded-host") {
-            host = h.split(',').next().map(|s| s.trim().to_owned());
-        }
-        if let Some(p) = header_str(headers, "x-forwarded-proto") {
-            proto = p
-                .split(',')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-        }
-        if let Some(forwarded) = header_str(headers, header::FORWARDED.as_str()) {
-            // The first element is the one the client's closest proxy wrote.
-            let first = forwarded.split(',').next().unwrap_or("");
-            for pair in first.split(';') {
-                let Some((key, value)) = pair.trim().split_once('=') else {
-                    continue;
-                };
-                let value = value.trim().trim_matches('"');
-                match key.trim().to_ascii_lowercase().as_str() {
-                    "host" => host = Some(value.to_owned()),
-                    "proto" => proto = value.to_ascii_lowercase(),
-                    _ => {}
-                }
-            }
-        }
-        if proto != "http" && proto != "https" {
-            proto = "http".to_owned();
-        }
+        let (host, proto) = forwarded(headers);
         match host.filter(|h| is_plausible_host(h)) {
             Some(host) => format!("{proto}://{host}{path}"),
             None => path,
         }
     }
+
+    /// The hosts this request was sent to, as its URLs name them: `Host`
+    /// (or the HTTP/2 authority) and, when forwarded headers are trusted,
+    /// the host the client's proxy says.
+    pub(super) fn request_hosts(
+        &self,
+        headers: &HeaderMap,
+        authority: Option<&str>,
+    ) -> Vec<String> {
+        let mut hosts: Vec<String> = header_str(headers, "host")
+            .into_iter()
+            .chain(authority)
+            .map(str::to_owned)
+            .collect();
+        if self.inner.config.respect_forwarded_headers
+            && let (Some(host), _) = forwarded(headers)
+        {
+            hosts.push(host);
+        }
+        hosts
+    }
+}
+
+/// The host and scheme the client used, from `Host` and the forwarded
+/// headers its proxies wrote.
+fn forwarded(headers: &HeaderMap) -> (Option<String>, String) {
+    let mut proto = "http".to_owned();
+    let mut host = header_str(headers, "host").map(str::to_owned);
+    if let Some(h) = header_str(headers, "x-forwarded-host") {
+        host = h.split(',').next().map(|s| s.trim().to_owned());
+    }
+    if let Some(p) = header_str(headers, "x-forwarded-proto") {
+        proto = p
+            .split(',')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+    }
+    if let Some(forwarded) = header_str(headers, header::FORWARDED.as_str()) {
+        // The first element is the one the client's closest proxy wrote.
+        let first = forwarded.split(',').next().unwrap_or("");
+        for pair in first.split(';') {
+            let Some((key, value)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            let value = value.trim().trim_matches('"');
+            match key.trim().to_ascii_lowercase().as_str() {
+                "host" => host = Some(value.to_owned()),
+                "proto" => proto = value.to_ascii_lowercase(),
+                _ => {}
+            }
+        }
+    }
+    if proto != "http" && proto != "https" {
+        proto = "http".to_owned();
+    }
+    (host, proto)
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

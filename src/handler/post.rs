@@ -36,7 +36,10 @@ impl UploadHandler {
             Some(_) if !self.offers(Extension::Concatenation) => {
                 return Err(TusError::ExtensionNotSupported("concatenation"));
             }
-            Some(v) => Some(self.parse_concat(v, self.upload_base(&details))?),
+            Some(v) => {
+                let hosts = self.request_hosts(headers, parts.uri.authority().map(|a| a.as_str()));
+                Some(self.parse_concat(v, self.upload_base(&details), &hosts)?)
+            }
         };
         let metadata = parse_metadata(headers, self.inner.config.max_metadata_size)?;
         let with_data = is_offset_octet_stream(headers);
