@@ -117,6 +117,34 @@ mod redis_locker {
     }
 
     tower_tus::__locker_conformance_cases!((on_redis)());
+
+    #[tokio::test]
+    async fn fencing_tokens_keep_growing_after_redis_restarts_empty() {
+        if !common::redis::wanted("fencing_tokens_keep_growing_after_redis_restarts_empty") {
+            return;
+        }
+        let mut server = common::redis::RedisServer::start();
+        let backend = SharedRedis(Box::leak(server.url().into_boxed_str()));
+        let before = backend.instance().await;
+        let lock = before
+            .lock("restart", tower_tus::lock::LockMode::Try, Duration::ZERO)
+            .await
+            .unwrap();
+        let first = lock.fencing_token();
+        drop(lock);
+        server.start_again();
+        let after = backend.instance().await;
+        let lock = after
+            .lock("restart", tower_tus::lock::LockMode::Try, Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(
+            lock.fencing_token() > first,
+            "{} after {first}",
+            lock.fencing_token()
+        );
+        lock.release().await;
+    }
 }
 
 #[cfg(feature = "etcd")]

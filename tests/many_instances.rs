@@ -221,6 +221,24 @@ async fn head(addr: SocketAddr, url: &str) -> (u16, Option<u64>) {
     )
 }
 
+/// Opens a PATCH of `len` bytes at `at` through `addr` and sends `first`
+/// of them; the connection, for the rest or to leave hanging.
+async fn start_patch(
+    addr: SocketAddr,
+    url: &str,
+    at: usize,
+    len: usize,
+    first: &[u8],
+) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(patch(addr, url, at, len).as_bytes())
+        .await
+        .unwrap();
+    stream.write_all(first).await.unwrap();
+    stream
+}
+
 /// Sends `data[at..]` in one PATCH through `addr`; its status.
 async fn resume(addr: SocketAddr, url: &str, at: usize, data: &[u8]) -> u16 {
     let (status, head, _) = raw(addr, &patch(addr, url, at, data.len() - at), &data[at..]).await;
@@ -367,12 +385,7 @@ async fn a_newcomer_on_another_instance_takes_over_a_racing_patch_within_a_secon
     let data = pattern((11 << 20) + 77);
     let url = create(a, data.len()).await;
     // The first client sends 3 MiB, then hangs: a half-dead request.
-    let mut first = TcpStream::connect(a).await.unwrap();
-    first
-        .write_all(patch(a, &url, 0, data.len()).as_bytes())
-        .await
-        .unwrap();
-    first.write_all(&data[..3 << 20]).await.unwrap();
+    let mut first = start_patch(a, &url, 0, data.len(), &data[..3 << 20]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // The second, on the other instance, asks where to resume.
@@ -410,11 +423,7 @@ async fn another_instance_takes_over_from_one_killed_mid_patch_after_the_lease(k
     let (a, b) = (cluster.addrs()[0], cluster.addrs()[1]);
     let data = pattern((11 << 20) + 5);
     let url = create(b, data.len()).await;
-    let mut s = TcpStream::connect(a).await.unwrap();
-    s.write_all(patch(a, &url, 0, data.len()).as_bytes())
-        .await
-        .unwrap();
-    s.write_all(&data[..7 << 20]).await.unwrap();
+    let s = start_patch(a, &url, 0, data.len(), &data[..7 << 20]).await;
     // The first part is in S3 (no HEAD: it would take the request over).
     common::eventually(20, || async {
         !parts_in_s3(&cluster.bucket, &url).await.is_empty()
@@ -457,12 +466,7 @@ async fn a_writer_paused_past_its_lease_writes_nothing_more(kind: Kind) {
     let other: Vec<u8> = data.iter().map(|b| !b).collect();
     let url = create(a, data.len()).await;
     // 3 MiB, below a part: held by instance A, not yet in S3.
-    let mut first = TcpStream::connect(a).await.unwrap();
-    first
-        .write_all(patch(a, &url, 0, data.len()).as_bytes())
-        .await
-        .unwrap();
-    first.write_all(&other[..3 << 20]).await.unwrap();
+    let mut first = start_patch(a, &url, 0, data.len(), &other[..3 << 20]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     signal(&cluster.pid(0), "-STOP");
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -520,11 +524,7 @@ async fn writers_stop_when_the_lock_service_dies_and_uploads_resume_once_it_is_b
     let (a, b) = (cluster.addrs()[0], cluster.addrs()[1]);
     let data = pattern((21 << 20) + 9);
     let url = create(a, data.len()).await;
-    let mut s = TcpStream::connect(a).await.unwrap();
-    s.write_all(patch(a, &url, 0, data.len()).as_bytes())
-        .await
-        .unwrap();
-    s.write_all(&data[..6 << 20]).await.unwrap();
+    let mut s = start_patch(a, &url, 0, data.len(), &data[..6 << 20]).await;
     common::eventually(20, || async {
         !parts_in_s3(&cluster.bucket, &url).await.is_empty()
     })
@@ -566,15 +566,7 @@ async fn writers_stop_when_the_lock_service_dies_and_uploads_resume_once_it_is_b
 
     // Take-overs across instances work again: A listens anew.
     let at = stored as usize;
-    let mut half_dead = TcpStream::connect(a).await.unwrap();
-    half_dead
-        .write_all(patch(a, &url, at, data.len() - at).as_bytes())
-        .await
-        .unwrap();
-    half_dead
-        .write_all(&data[at..at + (1 << 20)])
-        .await
-        .unwrap();
+    let half_dead = start_patch(a, &url, at, data.len() - at, &data[at..at + (1 << 20)]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let asked = Instant::now();
     let (status, offset) = self::head(b, &url).await;
@@ -625,6 +617,19 @@ async fn health_follows_the_lock_service_and_a_missing_one_stops_tusd_at_start_u
     assert!(!out.status.success());
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(log.contains(&format!("{} {}", flags[2], flags[3])), "{log}");
+    if let LockService::Redis(redis) = &locks {
+        // A password in the URL never reaches the log.
+        let url = format!("redis://:hunter2@127.0.0.1:{}/", redis.port);
+        let out = common::tusd::command(dir.path())
+            .args(["--locker", "redis", "--redis-url", &url])
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !log.contains("hunter2") && log.contains(":***@127.0.0.1"),
+            "{log}"
+        );
+    }
     let out = common::tusd::command(dir.path())
         .args(&flags[..2])
         .output()
@@ -679,12 +684,7 @@ async fn expired_uploads_are_swept_once_and_never_from_under_a_writer(kind: Kind
     let (a, b) = (cluster.addrs()[0], cluster.addrs()[1]);
     // One upload held by a half-dead PATCH on A, one left idle.
     let held = create(a, 5000).await;
-    let mut writer = TcpStream::connect(a).await.unwrap();
-    writer
-        .write_all(patch(a, &held, 0, 5000).as_bytes())
-        .await
-        .unwrap();
-    writer.write_all(&pattern(1000)).await.unwrap();
+    let writer = start_patch(a, &held, 0, 5000, &pattern(1000)).await;
     let idle = create(b, 5000).await;
 
     // Both instances sweep every 200 ms, and both uploads expired long ago.
@@ -722,12 +722,7 @@ async fn an_upload_written_on_one_instance_is_never_evicted_by_another(kind: Kin
     // The oldest upload, created through B (each instance counts what it
     // created and what it listed at start-up), being written on A.
     let written = create(b, 5000).await;
-    let mut writer = TcpStream::connect(a).await.unwrap();
-    writer
-        .write_all(patch(a, &written, 0, 5000).as_bytes())
-        .await
-        .unwrap();
-    writer.write_all(&pattern(1000)).await.unwrap();
+    let mut writer = start_patch(a, &written, 0, 5000, &pattern(1000)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = create(b, 5000).await;
     // B needs room: it evicts the idle upload, not the one A writes.
@@ -746,4 +741,35 @@ async fn an_upload_written_on_one_instance_is_never_evicted_by_another(kind: Kin
     let (status, head, _) = read_response(&mut writer).await;
     assert_eq!(status, 204, "{head}");
     assert_stored(b, &written, &pattern(5000)).await;
+}
+
+#[tokio::test]
+async fn the_lease_flags_set_how_long_a_lock_lives_and_how_often_it_is_renewed() {
+    let test = "the_lease_flags_set_how_long_a_lock_lives_and_how_often_it_is_renewed";
+    if !common::redis::wanted(test) {
+        return;
+    }
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = common::tusd::command(dir.path());
+    cmd.args(["--locker", "redis", "--redis-url", &redis.url()])
+        .args(["--lock-lease", "30s", "--lock-renew-interval", "200ms"]);
+    let t = launch(cmd);
+    let url = create(t.addr, 100).await;
+    let _held = start_patch(t.addr, &url, 0, 100, b"half").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let id = url.rsplit('/').next().unwrap();
+    let out = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "pttl",
+            &format!("tusd:lock:{id}"),
+        ])
+        .output()
+        .unwrap();
+    let ttl: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    // 30 s, renewed every 200 ms: never more than a renewal below it (the
+    // default, a third of the lease, would have let it fall to 28.5 s).
+    assert!((29_000..=30_000).contains(&ttl), "{ttl} ms left");
 }

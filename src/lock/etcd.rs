@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::table::{LONGEST_LEASE, LockTable, guard, instance_name};
+use super::table::{LONGEST_LEASE, LockTable, guard, instance_name, renewal_interval};
 use super::{Lease, LockError, LockMode, Locker, Signal, UploadLock};
 use crate::composer::StoreComposer;
 
@@ -214,10 +214,7 @@ impl EtcdLockerBuilder {
         .await
         .map_err(|_| LockError::Unavailable("etcd did not answer in time".into()))?
         .map_err(locker_error)?;
-        let renew_every = self
-            .renew_every
-            .unwrap_or(self.lease / 3)
-            .min(self.lease / 2);
+        let renew_every = renewal_interval(self.lease, self.renew_every);
         let shared = Arc::new(Shared {
             client,
             prefix: self.prefix,

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::table::{LONGEST_LEASE, LockTable, guard, instance_name};
+use super::table::{LONGEST_LEASE, LockTable, guard, instance_name, renewal_interval};
 use super::{Lease, LockError, LockMode, Locker, Signal, UploadLock};
 use crate::composer::StoreComposer;
 
@@ -250,10 +250,7 @@ impl RedisLockerBuilder {
             unlocked: format!("{}unlocked", self.prefix),
             prefix: self.prefix,
         };
-        let renew_every = self
-            .renew_every
-            .unwrap_or(self.lease / 3)
-            .min(self.lease / 2);
+        let renew_every = renewal_interval(self.lease, self.renew_every);
         let shared = Arc::new(Shared {
             conn,
             keys,

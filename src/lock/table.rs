@@ -43,6 +43,12 @@ pub(super) fn after(now: Instant, d: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
+/// How often a lease of `lease` is renewed: as asked (by default a third
+/// of it), never less often than twice per lease.
+pub(super) fn renewal_interval(lease: Duration, asked: Option<Duration>) -> Duration {
+    asked.unwrap_or(lease / 3).min(lease / 2)
+}
+
 /// The longest lease a shared locker takes: anything longer is a mistake.
 pub(super) const LONGEST_LEASE: Duration = Duration::from_secs(24 * 3600);
 
