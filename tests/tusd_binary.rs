@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::certs::Certs;
 use common::tusd::{command, launch, start};
 use common::{header_of, raw, read_response};
 use tokio::io::AsyncWriteExt;
@@ -78,6 +79,10 @@ fn help_lists_every_flag() {
         "--lock-lease",
         "--lock-renew-interval",
         "--max-metadata-size",
+        "--max-connections",
+        "--idle-timeout",
+        "--read-header-timeout",
+        "--tls-handshake-timeout",
         "Locking:",
         "TUSD_UPLOAD_DIR",
         "Hooks:",
@@ -838,40 +843,6 @@ async fn a_stalled_patch_is_ended_after_the_network_timeout() {
     assert!(started.elapsed() >= Duration::from_millis(900));
     let id = url.rsplit('/').next().unwrap();
     assert_eq!(std::fs::read(dir.path().join(id)).unwrap(), b"0123");
-}
-
-/// A CA and a certificate for localhost and 127.0.0.1 signed by it, as PEM
-/// files: rustls refuses a self-signed certificate used as the server's own.
-struct Certs {
-    ca: std::path::PathBuf,
-    ca_der: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
-    leaf: std::path::PathBuf,
-    leaf_key: std::path::PathBuf,
-}
-
-impl Certs {
-    fn new(dir: &std::path::Path) -> Certs {
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca =
-            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-                .unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-            .unwrap()
-            .signed_by(&leaf_key, &ca)
-            .unwrap();
-        let certs = Certs {
-            ca: dir.join("ca.pem"),
-            ca_der: ca.der().clone(),
-            leaf: dir.join("leaf.pem"),
-            leaf_key: dir.join("leaf.key"),
-        };
-        std::fs::write(&certs.ca, ca.pem()).unwrap();
-        std::fs::write(&certs.leaf, leaf.pem()).unwrap();
-        std::fs::write(&certs.leaf_key, leaf_key.serialize_pem()).unwrap();
-        certs
-    }
 }
 
 #[tokio::test]

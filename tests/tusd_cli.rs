@@ -498,6 +498,7 @@ async fn logged_run(cwd: &Path, extra: &[&str], rust_log: &str) -> (String, Sock
     let tusd = Tusd {
         child: cmd.spawn().unwrap(),
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        log: Default::default(),
     };
     let mut addr = None;
     for _ in 0..100 {

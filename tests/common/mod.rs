@@ -3,6 +3,8 @@
 
 #[cfg(any(feature = "redis", feature = "etcd"))]
 pub mod balancer;
+#[cfg(feature = "cli")]
+pub mod certs;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 #[cfg(feature = "redis")]

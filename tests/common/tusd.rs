@@ -4,16 +4,25 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A running `tusd`, killed when dropped.
 pub struct Tusd {
     pub child: Child,
     pub addr: SocketAddr,
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Tusd {
     /// Ends the process the hard way: no shutdown, no flush, no unlock.
+    /// The lines logged so far that contain `text`.
+    #[allow(dead_code)]
+    pub fn logged(&self, text: &str) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|l| l.contains(text)).cloned().collect()
+    }
+
     pub fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -46,19 +55,24 @@ pub fn launch(mut cmd: Command) -> Tusd {
     // tusd logs to standard output.
     let log = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let lines = Arc::new(Mutex::new(Vec::new()));
     // Reads the log to its end, so that tusd never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(log).lines() {
-            let Ok(line) = line else { break };
-            // TUSD_TEST_LOG=1 shows what each tusd logs.
-            if std::env::var_os("TUSD_TEST_LOG").is_some() {
-                eprintln!("tusd: {line}");
-            }
-            if let Some(addr) = listening_on(&line)
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(addr);
+    std::thread::spawn({
+        let lines = lines.clone();
+        move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(log).lines() {
+                let Ok(line) = line else { break };
+                // TUSD_TEST_LOG=1 shows what each tusd logs.
+                if std::env::var_os("TUSD_TEST_LOG").is_some() {
+                    eprintln!("tusd: {line}");
+                }
+                if let Some(addr) = listening_on(&line)
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(addr);
+                }
+                lines.lock().unwrap().push(line);
             }
         }
     });
@@ -66,6 +80,7 @@ pub fn launch(mut cmd: Command) -> Tusd {
     let mut tusd = Tusd {
         child,
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        log: lines,
     };
     tusd.addr = rx
         .recv_timeout(Duration::from_secs(10))

@@ -49,6 +49,14 @@ pub struct Args {
         help_heading = "Listening"
     )]
     pub port: u16,
+    /// Connections served at once; more wait in the listen backlog (0: a quarter of the open files limit).
+    #[arg(
+        long,
+        env = "TUSD_MAX_CONNECTIONS",
+        default_value_t = 0,
+        help_heading = "Listening"
+    )]
+    pub max_connections: usize,
     /// Path under which uploads are served.
     #[arg(
         long,
@@ -425,6 +433,33 @@ pub struct Args {
         help_heading = "Timeouts"
     )]
     pub network_timeout: Duration,
+    /// How long a connection may wait with no request begun before it is closed.
+    #[arg(
+        long,
+        env = "TUSD_IDLE_TIMEOUT",
+        default_value = "60s",
+        value_parser = go_flags::duration,
+        help_heading = "Timeouts"
+    )]
+    pub idle_timeout: Duration,
+    /// How long a request head may take to arrive, from its first byte.
+    #[arg(
+        long,
+        env = "TUSD_READ_HEADER_TIMEOUT",
+        default_value = "10s",
+        value_parser = go_flags::duration,
+        help_heading = "Timeouts"
+    )]
+    pub read_header_timeout: Duration,
+    /// How long a TLS handshake may take.
+    #[arg(
+        long,
+        env = "TUSD_TLS_HANDSHAKE_TIMEOUT",
+        default_value = "10s",
+        value_parser = go_flags::duration,
+        help_heading = "Timeouts"
+    )]
+    pub tls_handshake_timeout: Duration,
     /// How long running requests may take to finish after Ctrl-C or SIGTERM.
     #[arg(
         long,

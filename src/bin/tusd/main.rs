@@ -1,6 +1,7 @@
 //! `tusd`: a tus 1.0.0 upload server over a folder.
 
 mod args;
+mod connection;
 mod go_flags;
 mod hooks;
 mod server;

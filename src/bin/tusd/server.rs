@@ -12,6 +12,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::OwnedSemaphorePermit;
 use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -23,6 +24,10 @@ use tower_tus::store::{FileStore, LimitPolicy, LimitedStore, SyncPolicy};
 use tower_tus::{Config, StoreComposer, TusLayer, UploadHandler};
 
 use crate::args::{Args, DataSync, LockerKind, StorePolicy, TlsMode, split_list};
+use crate::connection::{
+    ClockedBody, ConnectionClock, ConnectionSlots, Expired, ThrottledLog, Timeouts,
+    default_max_connections, raise_open_files_limit,
+};
 use crate::hooks::{CliHooks, HttpHook};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -520,6 +525,7 @@ enum Listener {
 }
 
 pub async fn run(args: Args) -> Result<(), BoxError> {
+    let open_files = raise_open_files_limit();
     std::fs::create_dir_all(&args.upload_dir)
         .map_err(|e| format!("cannot create {}: {e}", args.upload_dir.display()))?;
     let (config, health) = config(&args).await?;
@@ -571,25 +577,49 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
     };
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // Bigger reads mean fewer wakeups per byte on large PATCH bodies.
-    builder.http1().max_buf_size(1 << 20);
+    builder
+        .http1()
+        // Bigger reads mean fewer wakeups per byte on large PATCH bodies.
+        .max_buf_size(1 << 20)
+        // A client may send a whole request and close its side at once;
+        // the request is still served and answered.
+        .half_close(true);
     let server = Server {
         builder: Arc::new(builder),
         app,
         handler: handler.clone(),
         log_requests: args.verbose,
+        timeouts: Timeouts {
+            idle: args.idle_timeout,
+            read_header: args.read_header_timeout,
+        },
     };
+    let max_connections = match args.max_connections {
+        0 => default_max_connections(open_files),
+        n => n,
+    };
+    tracing::debug!("serving at most {max_connections} connections at once");
+    let slots = ConnectionSlots::new(max_connections);
+    let accept_failed = ThrottledLog::default();
     let graceful = GracefulShutdown::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
 
     loop {
+        let slot = tokio::select! {
+            slot = slots.take() => slot,
+            _ = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = accept(&listener) => {
                 let (io, peer) = match accepted {
                     Ok(conn) => conn,
                     Err(err) => {
-                        tracing::warn!("accept failed: {err}");
+                        // Out of file descriptors, most often: each retry
+                        // fails alike until a connection closes.
+                        if let Some(unlogged) = accept_failed.occurred() {
+                            tracing::warn!("cannot accept connections: {err} ({unlogged} more failures since the last warning)");
+                        }
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -598,15 +628,17 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
                 match (io, &tls) {
                     (Accepted::Tcp(stream), Some(tls)) => {
                         let (server, tls) = (server.clone(), tls.clone());
+                        let handshake_timeout = args.tls_handshake_timeout;
                         tokio::spawn(async move {
-                            match tls.accept(stream).await {
-                                Ok(stream) => server.serve(stream, peer, watcher),
-                                Err(err) => tracing::debug!(peer = %peer_text(peer), "TLS handshake failed: {err}"),
+                            match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await {
+                                Ok(Ok(stream)) => server.serve(stream, peer, watcher, slot),
+                                Ok(Err(err)) => tracing::debug!(peer = %peer_text(peer), "TLS handshake failed: {err}"),
+                                Err(_) => tracing::debug!(peer = %peer_text(peer), "TLS handshake not done within --tls-handshake-timeout"),
                             }
                         });
                     }
-                    (Accepted::Tcp(stream), None) => server.serve(stream, peer, watcher),
-                    (Accepted::Unix(stream), _) => server.serve(stream, None, watcher),
+                    (Accepted::Tcp(stream), None) => server.serve(stream, peer, watcher, slot),
+                    (Accepted::Unix(stream), _) => server.serve(stream, None, watcher, slot),
                 }
             }
             _ = &mut shutdown => break,
@@ -664,6 +696,7 @@ struct Server<A> {
     app: A,
     handler: UploadHandler,
     log_requests: bool,
+    timeouts: Timeouts,
 }
 
 impl<A> Server<A>
@@ -675,29 +708,56 @@ where
         + 'static,
     A::Future: Send + 'static,
 {
-    fn serve<I>(&self, io: I, peer: Option<SocketAddr>, watcher: Watcher)
-    where
+    /// Serves one connection until it ends, its client stays idle too
+    /// long, or sends a head too slowly; `slot` is held until then.
+    fn serve<I>(
+        &self,
+        io: I,
+        peer: Option<SocketAddr>,
+        watcher: Watcher,
+        slot: OwnedSemaphorePermit,
+    ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (app, log_requests) = (self.app.clone(), self.log_requests);
-        let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            if let Some(peer) = peer {
-                req.extensions_mut().insert(peer);
+        let clock = ConnectionClock::new();
+        let svc = hyper::service::service_fn({
+            let clock = clock.clone();
+            move |mut req: Request<Incoming>| {
+                if let Some(peer) = peer {
+                    req.extensions_mut().insert(peer);
+                }
+                let request = clock.request();
+                let served = logged(app.clone(), req, peer, log_requests);
+                async move {
+                    let res = served.await?;
+                    Ok::<_, Infallible>(res.map(|body| ClockedBody::new(body, request)))
+                }
             }
-            logged(app.clone(), req, peer, log_requests)
         });
         let conn = self
             .builder
-            .serve_connection_with_upgrades(TokioIo::new(io), svc)
+            .serve_connection_with_upgrades(TokioIo::new(clock.wrap(io)), svc)
             .into_owned();
         let conn = watcher.watch(conn);
         let handler = self.handler.clone();
+        let timeouts = self.timeouts;
         handler.metrics().connection_opened();
         tokio::spawn(async move {
-            if let Err(err) = conn.await {
-                tracing::debug!(peer = %peer_text(peer), "connection ended: {err}");
+            tokio::select! {
+                ended = conn => if let Err(err) = ended {
+                    tracing::debug!(peer = %peer_text(peer), "connection ended: {err}");
+                },
+                expired = clock.expired(timeouts) => {
+                    let why = match expired {
+                        Expired::Idle => "idle for longer than --idle-timeout",
+                        Expired::ReadHeader => "request head not whole within --read-header-timeout",
+                    };
+                    tracing::debug!(peer = %peer_text(peer), "connection closed: {why}");
+                }
             }
             handler.metrics().connection_closed();
+            drop(slot);
         });
     }
 }
