@@ -43,6 +43,9 @@ pub struct Config {
     pub(crate) base_path: String,
     pub(crate) max_size: Option<u64>,
     pub(crate) max_metadata_size: usize,
+    pub(crate) max_partial_uploads: usize,
+    pub(crate) max_final_size: Option<u64>,
+    pub(crate) concatenation_wait: Duration,
     pub(crate) cors: Cors,
     pub(crate) respect_forwarded_headers: bool,
     pub(crate) make_upload_id: MakeUploadId,
@@ -69,6 +72,9 @@ impl Config {
             base_path: "/files/".to_owned(),
             max_size: None,
             max_metadata_size: 64 << 10,
+            max_partial_uploads: 100,
+            max_final_size: None,
+            concatenation_wait: Duration::from_secs(5),
             cors: Cors::new(),
             respect_forwarded_headers: false,
             make_upload_id: MakeUploadId::default(),
@@ -124,6 +130,62 @@ impl Config {
     #[must_use]
     pub fn max_metadata_size(mut self, bytes: usize) -> Self {
         self.max_metadata_size = bytes;
+        self
+    }
+
+    /// The most partial uploads one final upload may name in
+    /// `Upload-Concat` (default 100); a final naming more is refused with
+    /// 400. A partial named twice counts twice: each time its bytes are
+    /// copied again, and each name is echoed on every HEAD.
+    ///
+    /// ```
+    /// use tower_tus::{Config, StoreComposer};
+    ///
+    /// let config = Config::new(StoreComposer::new()).max_partial_uploads(16);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn max_partial_uploads(mut self, count: usize) -> Self {
+        self.max_partial_uploads = count;
+        self
+    }
+
+    /// The largest final upload accepted, in bytes, refused with 413 when
+    /// its partials add up to more. Without it a final is bounded by
+    /// [`max_size`](Self::max_size) alone, like any upload, and so by
+    /// [`max_partial_uploads`](Self::max_partial_uploads) times its
+    /// largest partial when no size limit is set.
+    ///
+    /// ```
+    /// use tower_tus::{Config, StoreComposer};
+    ///
+    /// let config = Config::new(StoreComposer::new()).max_final_size(10 << 30);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn max_final_size(mut self, bytes: u64) -> Self {
+        self.max_final_size = Some(bytes);
+        self
+    }
+
+    /// How long the POST creating a final upload waits for its
+    /// concatenation (default 5 s). A concatenation that takes longer
+    /// goes on without the client waiting: the POST answers 201, and HEAD
+    /// tells no `Upload-Offset` until the final is complete, as the tus
+    /// specification asks for a final still being joined. Zero answers at
+    /// once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_tus::{Config, StoreComposer};
+    ///
+    /// let config =
+    ///     Config::new(StoreComposer::new()).concatenation_wait(Duration::from_secs(1));
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn concatenation_wait(mut self, wait: Duration) -> Self {
+        self.concatenation_wait = wait;
         self
     }
 

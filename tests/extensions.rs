@@ -28,6 +28,9 @@ on_every_store_composer!(
     patch_on_a_final_upload_is_403,
     a_final_upload_names_only_existing_partial_uploads,
     a_final_length_obeys_the_max_size,
+    a_final_names_at_most_max_partial_uploads,
+    a_final_length_obeys_the_max_final_size,
+    a_concatenation_longer_than_the_wait_goes_on_after_the_answer,
     an_unfinished_concatenation_completes_with_its_last_partial,
     a_partial_used_by_an_unfinished_final_cannot_be_deleted,
     every_algorithm_verifies_a_matching_chunk,
@@ -410,6 +413,65 @@ async fn a_final_length_obeys_the_max_size(composer: StoreComposer) {
         create_final(&h, &[&a, &b]).await.status,
         StatusCode::PAYLOAD_TOO_LARGE
     );
+}
+
+async fn a_final_names_at_most_max_partial_uploads(composer: StoreComposer) {
+    let h = UploadHandler::new(Config::new(composer).max_partial_uploads(3));
+    let a = create_partial(&h, b"abc", true).await;
+    let r = create_final(&h, &[&a, &a, &a, &a]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.text().contains("at most 3 partial uploads"),
+        "{}",
+        r.text()
+    );
+    let r = create_final(&h, &[&a, &a, &a]).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let final_url = r.header("location").unwrap().to_owned();
+    assert_eq!(download(&h, &final_url).await, b"abcabcabc");
+}
+
+async fn a_final_length_obeys_the_max_final_size(composer: StoreComposer) {
+    let h = UploadHandler::new(Config::new(composer).max_final_size(10));
+    let a = create_partial(&h, b"123456", true).await;
+    let r = create_final(&h, &[&a, &a]).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    // Only finals: a partial, or any other upload, may be larger.
+    let big = create_partial(&h, &[7u8; 20], true).await;
+    assert_eq!(create_final(&h, &[&a]).await.status, StatusCode::CREATED);
+    assert_eq!(
+        create_final(&h, &[&big]).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+}
+
+async fn a_concatenation_longer_than_the_wait_goes_on_after_the_answer(composer: StoreComposer) {
+    let done = Completions::default();
+    // No wait at all: on the test's single thread the join cannot have
+    // started when the POST is answered.
+    let h = UploadHandler::new(
+        Config::new(composer)
+            .hooks(done.clone())
+            .concatenation_wait(Duration::ZERO),
+    );
+    let a = create_partial(&h, b"joined ", true).await;
+    let b = create_partial(&h, b"later", true).await;
+    let r = create_final(&h, &[&a, &b]).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.header("upload-offset"), None, "not joined yet");
+    let final_url = r.header("location").unwrap().to_owned();
+    common::eventually(10, || {
+        let (h, final_url) = (h.clone(), final_url.clone());
+        async move {
+            call(&h, empty(tus(Method::HEAD, &final_url)))
+                .await
+                .header("upload-offset")
+                == Some("12")
+        }
+    })
+    .await;
+    assert_eq!(download(&h, &final_url).await, b"joined later");
+    assert!(done.ids().contains(&id_of(&final_url)));
 }
 
 async fn an_unfinished_concatenation_completes_with_its_last_partial(composer: StoreComposer) {

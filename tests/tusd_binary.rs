@@ -80,6 +80,9 @@ fn help_lists_every_flag() {
         "--lock-renew-interval",
         "--max-metadata-size",
         "--max-connections",
+        "--max-partial-uploads",
+        "--max-final-size",
+        "--concatenation-wait",
         "--idle-timeout",
         "--read-header-timeout",
         "--tls-handshake-timeout",
@@ -294,6 +297,38 @@ async fn max_metadata_size_refuses_longer_metadata_with_400() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(body, b"Upload-Metadata is longer than 16 bytes\n");
+}
+
+#[tokio::test]
+async fn the_concatenation_caps_take_their_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let tusd = start(
+        dir.path(),
+        &["--max-partial-uploads", "3", "--max-final-size", "25"],
+    )
+    .await;
+    let addr = tusd.addr;
+    let (status, head, _) = raw(
+        addr,
+        &post(addr, "/files/", "Upload-Concat: partial\r\n"),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 201);
+    // A partial of 10 bytes, named again and again.
+    let partial = header_of(&head, "location").unwrap();
+    let final_of = |names: usize| {
+        let urls = vec![partial.as_str(); names].join(" ");
+        format!(
+            "POST /files/ HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Concat: final;{urls}\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let (status, _, body) = raw(addr, &final_of(4), b"").await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = raw(addr, &final_of(3), b"").await;
+    assert_eq!(status, 413, "30 bytes: {}", String::from_utf8_lossy(&body));
+    let (status, _, body) = raw(addr, &final_of(2), b"").await;
+    assert_eq!(status, 201, "20 bytes: {}", String::from_utf8_lossy(&body));
 }
 
 fn write_hook(dir: &std::path::Path, name: &str, script: &str) {

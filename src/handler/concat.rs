@@ -41,6 +41,12 @@ impl UploadHandler {
                 "expected `partial` or `final;<urls>`".into(),
             ));
         };
+        let max = self.inner.config.max_partial_uploads;
+        if urls.split_whitespace().nth(max).is_some() {
+            return Err(TusError::InvalidConcat(format!(
+                "a final upload names at most {max} partial uploads"
+            )));
+        }
         let ids = urls
             .split_whitespace()
             .map(|url| self.id_from_url(url, base, hosts))
@@ -99,10 +105,12 @@ impl UploadHandler {
                 .checked_add(part)
                 .ok_or(TusError::MaxSizeExceeded { max: u64::MAX })?;
         }
-        if let Some(max) = self.inner.config.max_size
-            && size > max
-        {
-            return Err(TusError::MaxSizeExceeded { max });
+        for max in [self.inner.config.max_size, self.inner.config.max_final_size] {
+            if let Some(max) = max
+                && size > max
+            {
+                return Err(TusError::MaxSizeExceeded { max });
+            }
         }
         self.inner
             .core
@@ -153,8 +161,38 @@ impl UploadHandler {
             }
             registered.push(&partial.id);
         }
+        // Joined on a task of its own: a copy that outlasts the wait goes on
+        // without the client, who is answered with the final still joining.
+        let joining = tokio::spawn({
+            let (handler, details, id) = (self.clone(), details.clone(), final_id.clone());
+            async move { handler.join_final(&id, &details).await }
+        });
+        let wait = self.inner.config.concatenation_wait;
+        let joined = if wait.is_zero() {
+            None
+        } else {
+            tokio::time::timeout(wait, joining).await.ok()
+        };
+        match joined {
+            Some(Ok(joined)) => joined,
+            Some(Err(panicked)) => Err(TusError::Store(StoreError::Other(panicked.into()))),
+            None => {
+                tracing::info!(id = %final_id, "final upload still being joined");
+                Ok((upload.info().clone(), None))
+            }
+        }
+    }
+
+    /// Concatenates and finishes final upload `id` if its partials are
+    /// finished, under its lock; its state afterwards, and what pre-finish
+    /// adds to the response when it finished now.
+    async fn join_final(
+        &self,
+        id: &str,
+        details: &Arc<RequestDetails>,
+    ) -> Result<(FileInfo, Option<HookResponse>), TusError> {
         let mut open = self
-            .open_internal(&final_id, Some(LockMode::Wait), details)
+            .open_internal(id, Some(LockMode::Wait), details)
             .await?;
         let finish = open.complete_final().await;
         let info = open.upload.info().clone();
@@ -171,8 +209,13 @@ impl UploadHandler {
 
     /// The partial uploads named by `ids`, each checked to be one.
     async fn partials(&self, ids: &[String]) -> Result<Vec<FileInfo>, TusError> {
-        let mut out = Vec::with_capacity(ids.len());
+        let mut out: Vec<FileInfo> = Vec::with_capacity(ids.len());
         for id in ids {
+            // A partial named again is read once.
+            if let Some(seen) = out.iter().find(|p| &p.id == id) {
+                out.push(seen.clone());
+                continue;
+            }
             let info = match self.inner.core.get_upload(id).await {
                 Ok(upload) => upload.info().clone(),
                 Err(StoreError::NotFound) => {

@@ -84,8 +84,13 @@ impl UploadHandler {
 
     /// The states of the partial uploads `ids`, in order.
     pub(super) async fn partial_states(&self, ids: &[String]) -> Result<Vec<FileInfo>, TusError> {
-        let mut out = Vec::with_capacity(ids.len());
+        let mut out: Vec<FileInfo> = Vec::with_capacity(ids.len());
         for id in ids {
+            // A partial named again is read once.
+            if let Some(seen) = out.iter().find(|p| &p.id == id) {
+                out.push(seen.clone());
+                continue;
+            }
             match self.inner.core.get_upload(id).await {
                 Ok(upload) => out.push(upload.info().clone()),
                 Err(StoreError::NotFound) => {

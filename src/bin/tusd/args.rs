@@ -171,6 +171,34 @@ pub struct Args {
     )]
     pub max_metadata_size: usize,
 
+    /// Most partial uploads one final upload may name; more get 400.
+    #[arg(
+        long,
+        env = "TUSD_MAX_PARTIAL_UPLOADS",
+        default_value_t = 100,
+        help_heading = "Storage"
+    )]
+    pub max_partial_uploads: usize,
+
+    /// Largest final upload accepted, in bytes (0: only --max-size limits it).
+    #[arg(
+        long,
+        env = "TUSD_MAX_FINAL_SIZE",
+        default_value_t = 0,
+        help_heading = "Storage"
+    )]
+    pub max_final_size: u64,
+
+    /// How long the POST of a final upload waits for its concatenation; a longer one goes on in the background.
+    #[arg(
+        long,
+        env = "TUSD_CONCATENATION_WAIT",
+        default_value = "5s",
+        value_parser = go_flags::duration,
+        help_heading = "Storage"
+    )]
+    pub concatenation_wait: Duration,
+
     /// Keep all uploads together under this many bytes (0: no limit).
     #[arg(
         long,

@@ -365,7 +365,13 @@ async fn config(args: &Args) -> Result<(Config, Health), BoxError> {
     if args.max_size > 0 {
         config = config.max_size(args.max_size);
     }
-    config = config.max_metadata_size(args.max_metadata_size);
+    config = config
+        .max_metadata_size(args.max_metadata_size)
+        .max_partial_uploads(args.max_partial_uploads)
+        .concatenation_wait(args.concatenation_wait);
+    if args.max_final_size > 0 {
+        config = config.max_final_size(args.max_final_size);
+    }
     if !args.expire_after.is_zero() {
         config = config.expire_after(args.expire_after);
     }
