@@ -8,9 +8,7 @@ use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 /// Returns the limit in force afterwards, if there is one.
 pub fn raise_open_files_limit() -> Option<u64> {
     let limit = getrlimit(Resource::Nofile);
-    let Some(current) = limit.current else {
-        return None;
-    };
+    let current = limit.current?;
     let Some(maximum) = limit.maximum else {
         // An unlimited hard limit is refused as a soft one on Linux:
         // leave the soft limit as it is.
