@@ -209,33 +209,20 @@ impl UploadHandler {
 
     /// The partial uploads named by `ids`, each checked to be one.
     async fn partials(&self, ids: &[String]) -> Result<Vec<FileInfo>, TusError> {
-        let mut out: Vec<FileInfo> = Vec::with_capacity(ids.len());
-        for id in ids {
-            // A partial named again is read once.
-            if let Some(seen) = out.iter().find(|p| &p.id == id) {
-                out.push(seen.clone());
-                continue;
-            }
-            let info = match self.inner.core.get_upload(id).await {
-                Ok(upload) => upload.info().clone(),
-                Err(StoreError::NotFound) => {
-                    return Err(TusError::InvalidConcat(format!(
-                        "upload {id} does not exist"
-                    )));
-                }
-                Err(err) => return Err(err.into()),
-            };
+        let missing = |id: &str| TusError::InvalidConcat(format!("upload {id} does not exist"));
+        let partials = self.partial_states(ids, missing).await?;
+        for info in &partials {
+            let id = &info.id;
             if !info.is_partial {
                 return Err(TusError::InvalidConcat(format!(
                     "upload {id} is not a partial upload"
                 )));
             }
-            if self.check_expired(&info).is_err() {
+            if self.check_expired(info).is_err() {
                 return Err(TusError::InvalidConcat(format!("upload {id} has expired")));
             }
-            out.push(info);
         }
-        Ok(out)
+        Ok(partials)
     }
 
     /// `Upload-Concat` as HEAD echoes it.

@@ -82,8 +82,13 @@ impl UploadHandler {
         })
     }
 
-    /// The states of the partial uploads `ids`, in order.
-    pub(super) async fn partial_states(&self, ids: &[String]) -> Result<Vec<FileInfo>, TusError> {
+    /// The states of the partial uploads `ids`, in order; `missing` says
+    /// what an id that names no upload means to the caller.
+    pub(super) async fn partial_states(
+        &self,
+        ids: &[String],
+        missing: impl Fn(&str) -> TusError,
+    ) -> Result<Vec<FileInfo>, TusError> {
         let mut out: Vec<FileInfo> = Vec::with_capacity(ids.len());
         for id in ids {
             // A partial named again is read once.
@@ -93,11 +98,7 @@ impl UploadHandler {
             }
             match self.inner.core.get_upload(id).await {
                 Ok(upload) => out.push(upload.info().clone()),
-                Err(StoreError::NotFound) => {
-                    return Err(TusError::Store(StoreError::Corrupt(format!(
-                        "partial upload {id} of a final upload is gone"
-                    ))));
-                }
+                Err(StoreError::NotFound) => return Err(missing(id)),
                 Err(err) => return Err(err.into()),
             }
         }
@@ -113,7 +114,10 @@ impl OpenUpload {
         if !info.is_final || info.finished {
             return Ok(None);
         }
-        let partials = self.handler.partial_states(&info.partial_uploads).await?;
+        let partials = self
+            .handler
+            .partial_states(&info.partial_uploads, partial_gone)
+            .await?;
         if !partials.iter().all(|p| p.finished) {
             return Ok(None);
         }
@@ -164,4 +168,12 @@ impl OpenUpload {
         }
         Ok(())
     }
+}
+
+/// A partial upload of a final upload that no longer exists: the store
+/// lost what a final was promised.
+pub(super) fn partial_gone(id: &str) -> TusError {
+    TusError::Store(StoreError::Corrupt(format!(
+        "partial upload {id} of a final upload is gone"
+    )))
 }

@@ -148,7 +148,7 @@ impl UploadHandler {
             .unwrap_or_else(SystemTime::now);
         if info.is_final && !info.finished {
             for partial in self
-                .partial_states(&info.partial_uploads)
+                .partial_states(&info.partial_uploads, super::finish::partial_gone)
                 .await
                 .unwrap_or_default()
             {
